@@ -1,0 +1,5 @@
+DROP TABLE activities;
+DROP TABLE task_dependencies;
+DROP TABLE tasks;
+DROP TABLE api_tokens;
+DROP TABLE agents;

@@ -1,0 +1,67 @@
+//! The actors. Each piece of live state has exactly one owner that serializes its changes:
+//! an agent's profile belongs to its [`agent::AgentActor`], the id/name/token index to the
+//! [`directory::AgentDirectory`], tasks and dependencies to the [`task_board::TaskBoard`].
+//!
+//! Every write follows the same path: validate with a `domain` rule, commit through the [`Journal`], and only
+//! then apply to memory, reply and publish. While its commit is in flight an owner holds its mailbox
+//! (`AtomicResponse`), so two requests never validate against the same stale state.
+//!
+//! Deadlock rule: an owner may hold its mailbox while waiting on the journal, and the task board may also
+//! hold it while asking the directory to resolve an agent. Nothing ever holds its mailbox while waiting on
+//! the task board, so no cycle of waits can form.
+
+pub mod agent;
+pub mod directory;
+pub mod events;
+pub mod history;
+pub mod task_board;
+
+use crate::clock::SharedClock;
+use crate::error::{AppError, AppResult};
+use crate::store::{Journal, Store, WriteOp};
+use actix::fut::{self, ActorFutureExt};
+use actix::{Actor, Addr, AtomicResponse, ResponseActFuture};
+use std::time::Duration;
+
+pub use events::EventBus;
+
+/// What every owner needs: the writer, the read pool, the clock and the event bus.
+#[derive(Clone)]
+pub struct Deps {
+    pub journal: Journal,
+    pub store: Store,
+    pub clock: SharedClock,
+    pub events: Addr<EventBus>,
+    pub heartbeat_timeout: Duration,
+}
+
+impl Deps {
+    pub fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+}
+
+/// Commits `ops`, then runs `apply` on the actor's state; the actor's mailbox waits for both.
+pub(crate) fn persist_then<A, T, F>(journal: &Journal, ops: Vec<WriteOp>, apply: F) -> ResponseActFuture<A, AppResult<T>>
+where
+    A: Actor,
+    T: 'static,
+    F: FnOnce(&mut A) -> AppResult<T> + 'static,
+{
+    let journal = journal.clone();
+    Box::pin(
+        fut::wrap_future::<_, A>(async move { journal.commit(ops).await }).map(move |committed, actor, _| {
+            committed.map_err(AppError::store)?;
+            apply(actor)
+        }),
+    )
+}
+
+/// A reply computed without any I/O, in the shape of an atomic response.
+pub(crate) fn reply_now<A: Actor, T: 'static>(value: AppResult<T>) -> ResponseActFuture<A, AppResult<T>> {
+    Box::pin(fut::ready(value))
+}
+
+pub(crate) fn atomic<A: Actor, T: 'static>(future: ResponseActFuture<A, AppResult<T>>) -> AtomicResponse<A, AppResult<T>> {
+    AtomicResponse::new(future)
+}

@@ -1,0 +1,151 @@
+//! Requests the `TaskBoard` answers. `by` is who asks; the board checks what they may do.
+
+use super::super::directory::AgentDirectory;
+use crate::domain::query::{Page, TaskQuery};
+use crate::domain::task::{CompletionOutcome, TaskDraft, TaskPatch};
+use crate::domain::{Principal, Task, TaskStatus};
+use crate::error::AppResult;
+use actix::{Addr, Message};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Another task, as seen from a task's dependency lists.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskRef {
+    pub id: String,
+    pub title: String,
+    pub status: TaskStatus,
+}
+
+/// A task with its blockers (tasks it waits for) and dependents (tasks waiting for it).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskDetail {
+    #[serde(flatten)]
+    pub task: Task,
+    pub blocked_by: Vec<TaskRef>,
+    pub blocks: Vec<TaskRef>,
+}
+
+#[derive(Message)]
+#[rtype(result = "AppResult<Task>")]
+pub struct CreateTask {
+    pub draft: TaskDraft,
+    pub by: Principal,
+}
+
+#[derive(Message)]
+#[rtype(result = "AppResult<TaskDetail>")]
+pub struct GetTask {
+    pub id: String,
+}
+
+#[derive(Message)]
+#[rtype(result = "AppResult<Page<Task>>")]
+pub struct ListTasks {
+    pub query: TaskQuery,
+}
+
+#[derive(Message)]
+#[rtype(result = "AppResult<Task>")]
+pub struct UpdateTask {
+    pub id: String,
+    pub patch: TaskPatch,
+    pub by: Principal,
+}
+
+#[derive(Message)]
+#[rtype(result = "AppResult<Task>")]
+pub struct Transition {
+    pub id: String,
+    pub to: TaskStatus,
+    pub note: Option<String>,
+    pub by: Principal,
+}
+
+/// Assign to an agent (id or name), or unassign with `None`.
+#[derive(Message)]
+#[rtype(result = "AppResult<Task>")]
+pub struct Assign {
+    pub id: String,
+    pub agent: Option<String>,
+    pub by: Principal,
+}
+
+/// The agent's highest-priority, oldest `ready` task moves to `in_progress`.
+#[derive(Message)]
+#[rtype(result = "AppResult<Task>")]
+pub struct Claim {
+    pub agent: String,
+    pub by: Principal,
+}
+
+#[derive(Message)]
+#[rtype(result = "AppResult<Task>")]
+pub struct Complete {
+    pub id: String,
+    pub outcome: CompletionOutcome,
+    pub notes: Option<String>,
+    pub actual_minutes: Option<i32>,
+    pub by: Principal,
+}
+
+/// A failed attempt: recorded on the task, which goes back to `ready` for another try.
+#[derive(Message)]
+#[rtype(result = "AppResult<Task>")]
+pub struct Fail {
+    pub id: String,
+    pub error_kind: String,
+    pub message: String,
+    pub by: Principal,
+}
+
+/// Replies with the task's detail and whether the edge is new.
+#[derive(Message)]
+#[rtype(result = "AppResult<(TaskDetail, bool)>")]
+pub struct AddDependency {
+    pub id: String,
+    pub blocker_id: String,
+    pub by: Principal,
+}
+
+#[derive(Message)]
+#[rtype(result = "AppResult<TaskDetail>")]
+pub struct RemoveDependency {
+    pub id: String,
+    pub blocker_id: String,
+    pub by: Principal,
+}
+
+#[derive(Message)]
+#[rtype(result = "AppResult<Task>")]
+pub struct DeleteTask {
+    pub id: String,
+    pub by: Principal,
+}
+
+/// Before an agent is deleted: refuse while it has open tasks, or with `force` return them to `ready`,
+/// unassigned. Replies with the released task ids.
+#[derive(Message)]
+#[rtype(result = "AppResult<Vec<String>>")]
+pub struct ReleaseAgentTasks {
+    pub agent_id: String,
+    pub force: bool,
+    pub by: Principal,
+}
+
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct TaskExists {
+    pub id: String,
+}
+
+/// Every open (non-terminal) task, for dashboards, simulations and later the escalation scheduler.
+#[derive(Message)]
+#[rtype(result = "Vec<Task>")]
+pub struct OpenTasks;
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetDirectory(pub Addr<AgentDirectory>);

@@ -1,0 +1,187 @@
+//! A planned change to the board: the journal operations, the task versions and edges to adopt once they are
+//! committed, and the events to publish then. Planning reads the board; only `commit` changes it.
+
+use super::TaskBoard;
+use crate::actors::events::{TaskEvent, TaskEventKind};
+use crate::actors::persist_then;
+use crate::domain::{task as rules, Activity, ActivityKind, Principal, Task, TaskStatus};
+use crate::error::AppResult;
+use crate::ids::new_id;
+use crate::store::WriteOp;
+use actix::ResponseActFuture;
+
+#[derive(Default)]
+pub(super) struct Plan {
+    ops: Vec<WriteOp>,
+    tasks: Vec<Task>,
+    events: Vec<TaskEvent>,
+    link: Vec<(String, String)>,
+    unlink: Vec<(String, String)>,
+    deleted: Option<String>,
+}
+
+impl Plan {
+    /// Stores a new or changed version of a task, with its event.
+    pub fn save(&mut self, task: Task, before: Option<&Task>, kind: TaskEventKind, now: i64) {
+        self.ops.push(match before {
+            None => WriteOp::insert_task(&task),
+            Some(_) => WriteOp::update_task(&task),
+        });
+        self.events.push(TaskEvent {
+            kind,
+            previous_status: before.map(|b| b.status),
+            previous_assignee: before.and_then(|b| b.assignee_id.clone()),
+            task: task.clone(),
+            at: now,
+        });
+        self.tasks.retain(|t| t.id != task.id);
+        self.tasks.push(task);
+    }
+
+    pub fn record(&mut self, activity: Activity) {
+        self.ops.push(WriteOp::activity(&activity));
+    }
+
+    pub fn op(&mut self, op: WriteOp) {
+        self.ops.push(op);
+    }
+
+    pub fn link(&mut self, task: &str, blocker: &str) {
+        self.link.push((task.to_string(), blocker.to_string()));
+    }
+
+    pub fn unlink(&mut self, task: &str, blocker: &str) {
+        self.unlink.push((task.to_string(), blocker.to_string()));
+    }
+
+    pub fn delete(&mut self, task: &Task, now: i64) {
+        self.ops.push(WriteOp::DeleteTask { id: task.id.clone() });
+        self.events.push(TaskEvent {
+            kind: TaskEventKind::Deleted,
+            previous_status: Some(task.status),
+            previous_assignee: task.assignee_id.clone(),
+            task: task.clone(),
+            at: now,
+        });
+        self.deleted = Some(task.id.clone());
+    }
+
+    /// The status a task will have once this plan is committed.
+    pub fn planned_status(&self, board: &TaskBoard, id: &str) -> Option<TaskStatus> {
+        self.tasks
+            .iter()
+            .rev()
+            .find(|t| t.id == id)
+            .map(|t| t.status)
+            .or_else(|| board.status_of(id))
+    }
+
+    pub fn planned_task<'a>(&'a self, board: &'a TaskBoard, id: &str) -> Option<&'a Task> {
+        self.tasks.iter().rev().find(|t| t.id == id).or_else(|| board.open.get(id))
+    }
+}
+
+pub(super) fn activity(kind: ActivityKind, by: &Principal, task: &Task, message: String, now: i64) -> Activity {
+    let mut activity = Activity::new(new_id(), kind, by, message, now).task(&task.id);
+    activity.agent_id = task.assignee_id.clone();
+    activity
+}
+
+impl TaskBoard {
+    /// After `finished_id` is done (in `plan`), every blocked dependent whose blockers are now all done goes
+    /// back to `ready`. `ignore_edge` is an edge the plan removes.
+    pub(super) fn plan_unblocking(&self, plan: &mut Plan, candidates: Vec<String>, ignore_edge: Option<(&str, &str)>, now: i64) {
+        for dependent in candidates {
+            let Some(task) = plan.planned_task(self, &dependent).cloned() else {
+                continue;
+            };
+            if task.status != TaskStatus::Blocked {
+                continue;
+            }
+            let still_blocked = self.blocked_by.get(&dependent).into_iter().flatten().any(|blocker| {
+                let removed = ignore_edge.is_some_and(|(t, b)| t == dependent && b == blocker);
+                let gone = plan.deleted.as_deref() == Some(blocker.as_str());
+                !removed && !gone && plan.planned_status(self, blocker) != Some(TaskStatus::Done)
+            });
+            if still_blocked {
+                continue;
+            }
+            let next = rules::moved(&task, TaskStatus::Ready, now);
+            plan.record(activity(
+                ActivityKind::TaskUnblocked,
+                &Principal::System,
+                &next,
+                format!("'{}' is unblocked: its last blocker is finished", next.title),
+                now,
+            ));
+            plan.save(next, Some(&task), TaskEventKind::Unblocked, now);
+        }
+    }
+
+    /// Commits the plan, then adopts it and publishes its events; replies with `reply` (read after adoption).
+    pub(super) fn commit<T: 'static>(
+        &mut self,
+        plan: Plan,
+        reply: impl FnOnce(&TaskBoard) -> AppResult<T> + 'static,
+    ) -> ResponseActFuture<Self, AppResult<T>> {
+        let Plan {
+            ops,
+            tasks,
+            events,
+            link,
+            unlink,
+            deleted,
+        } = plan;
+        persist_then(&self.deps.journal, ops, move |board: &mut TaskBoard| {
+            if let Some(id) = &deleted {
+                board.forget(id);
+            }
+            for (task, blocker) in &unlink {
+                board.unlink(task, blocker);
+            }
+            for (task, blocker) in &link {
+                board.link(task, blocker);
+            }
+            for task in tasks {
+                board.adopt(task);
+            }
+            for event in events {
+                board.deps.events.do_send(event);
+            }
+            reply(board)
+        })
+    }
+
+    fn adopt(&mut self, task: Task) {
+        if task.status.is_terminal() {
+            self.open.remove(&task.id);
+            self.finished.insert(
+                task.id.clone(),
+                super::FinishedTask {
+                    status: task.status,
+                    title: task.title,
+                },
+            );
+        } else {
+            self.open.insert(task.id.clone(), task);
+        }
+    }
+
+    fn forget(&mut self, id: &str) {
+        self.open.remove(id);
+        self.finished.remove(id);
+        let blockers: Vec<String> = self.blocked_by.get(id).into_iter().flatten().cloned().collect();
+        for blocker in blockers {
+            self.unlink(id, &blocker);
+        }
+        let dependents: Vec<String> = self.blocks.get(id).into_iter().flatten().cloned().collect();
+        for dependent in dependents {
+            self.unlink(&dependent, id);
+        }
+        for task in self.open.values_mut() {
+            if task.parent_id.as_deref() == Some(id) {
+                task.parent_id = None;
+            }
+        }
+    }
+}

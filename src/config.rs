@@ -1,0 +1,243 @@
+//! Configuration: one typed [`Config`], read from flags and `MC_*` environment variables by clap, validated as
+//! a whole (every problem named at once), and passed into `Runtime::start` — never a global, so tests and
+//! simulations can run several runtimes side by side.
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::store::{DatabaseUrl, SqliteSync, StoreOptions};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A value that must never be printed: its `Debug` shows `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// The settings of `mission-control serve`, each a flag and an environment variable.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Settings {
+    /// Address and port the HTTP server listens on.
+    #[arg(long, env = "MC_BIND", default_value = "127.0.0.1:7070")]
+    pub bind: String,
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+    /// Operator token. When set, it is the admin token (its hash is stored at each start); when unset, one is
+    /// generated on first start and written to the data folder.
+    #[arg(long, env = "MC_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// An `active` agent silent for longer than this becomes `offline` (e.g. `90s`, `5m`, `1h`).
+    #[arg(long, env = "MC_HEARTBEAT_TIMEOUT", default_value = "5m")]
+    pub heartbeat_timeout: String,
+    /// Period of the runtime's tick (heartbeat monitor and, later, SLO and escalation checks), in ms.
+    #[arg(long, env = "MC_TICK_MS", default_value_t = 30_000)]
+    pub tick_ms: u64,
+    /// Largest accepted request body, in bytes; larger bodies get 413.
+    #[arg(long, env = "MC_BODY_LIMIT", default_value_t = 1_048_576)]
+    pub body_limit: usize,
+    /// HTTP worker threads (0 = one per core).
+    #[arg(long, env = "MC_WORKERS", default_value_t = 0)]
+    pub workers: usize,
+}
+
+/// Where the data lives; shared by `serve`, `migrate` and `token rotate-admin`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DatabaseSettings {
+    /// `postgres://user@host/db`, or a SQLite file path (created on first start).
+    #[arg(long, env = "MC_DATABASE_URL", default_value = "./data/mission-control.db")]
+    pub database_url: String,
+    /// Folder for the generated admin token file.
+    #[arg(long, env = "MC_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// SQLite `synchronous` pragma: `normal` (survives a crash of the process) or `full` (also power loss).
+    #[arg(long, env = "MC_SQLITE_SYNCHRONOUS", default_value = "normal")]
+    pub sqlite_synchronous: String,
+    /// Connections in the read pool.
+    #[arg(long, env = "MC_DB_POOL_SIZE", default_value_t = 8)]
+    pub db_pool_size: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: SocketAddr,
+    pub database_url: DatabaseUrl,
+    pub data_dir: PathBuf,
+    pub admin_token: Option<Secret>,
+    pub heartbeat_timeout: Duration,
+    /// `None` disables the timer: tests and simulations send ticks themselves after moving a `ManualClock`.
+    pub tick: Option<Duration>,
+    pub body_limit: usize,
+    pub workers: usize,
+    pub store: StoreOptions,
+    pub clock: SharedClock,
+}
+
+impl Config {
+    /// A configuration for embedding: SQLite at `database_url`, system clock, no timer, defaults elsewhere.
+    pub fn embedded(database_url: &str, data_dir: impl Into<PathBuf>) -> Result<Config, ConfigError> {
+        let database = DatabaseSettings {
+            database_url: database_url.to_string(),
+            data_dir: data_dir.into(),
+            sqlite_synchronous: "normal".into(),
+            db_pool_size: 4,
+        };
+        let mut config = Config::from_settings(Settings {
+            bind: "127.0.0.1:0".into(),
+            database,
+            admin_token: None,
+            heartbeat_timeout: "5m".into(),
+            tick_ms: 30_000,
+            body_limit: 1_048_576,
+            workers: 1,
+        })?;
+        config.tick = None;
+        Ok(config)
+    }
+
+    pub fn from_settings(settings: Settings) -> Result<Config, ConfigError> {
+        let mut problems = Vec::new();
+        let bind = settings
+            .bind
+            .parse::<SocketAddr>()
+            .map_err(|e| problems.push(format!("MC_BIND '{}': {e}", settings.bind)))
+            .ok();
+        let store = settings
+            .database
+            .store_options()
+            .map_err(|e| problems.push(e))
+            .ok();
+        let database_url = DatabaseUrl::parse(&settings.database.database_url)
+            .map_err(|e| problems.push(format!("MC_DATABASE_URL: {e}")))
+            .ok();
+        let heartbeat_timeout = humantime::parse_duration(&settings.heartbeat_timeout)
+            .map_err(|e| problems.push(format!("MC_HEARTBEAT_TIMEOUT '{}': {e}", settings.heartbeat_timeout)))
+            .ok()
+            .filter(|d| {
+                let ok = !d.is_zero();
+                if !ok {
+                    problems.push("MC_HEARTBEAT_TIMEOUT must be positive".into());
+                }
+                ok
+            });
+        if settings.tick_ms < 10 {
+            problems.push("MC_TICK_MS must be at least 10".into());
+        }
+        if settings.body_limit < 1024 {
+            problems.push("MC_BODY_LIMIT must be at least 1024 bytes".into());
+        }
+        let admin_token = settings.admin_token.filter(|t| !t.trim().is_empty());
+        if admin_token.as_ref().is_some_and(|t| t.len() < 16) {
+            problems.push("MC_ADMIN_TOKEN must be at least 16 characters".into());
+        }
+        match (bind, store, database_url, heartbeat_timeout) {
+            (Some(bind), Some(store), Some(database_url), Some(heartbeat_timeout)) if problems.is_empty() => {
+                Ok(Config {
+                    bind,
+                    database_url,
+                    data_dir: settings.database.data_dir,
+                    admin_token: admin_token.map(Secret::new),
+                    heartbeat_timeout,
+                    tick: Some(Duration::from_millis(settings.tick_ms)),
+                    body_limit: settings.body_limit,
+                    workers: settings.workers,
+                    store,
+                    clock: Arc::new(SystemClock),
+                })
+            }
+            _ => Err(ConfigError(problems)),
+        }
+    }
+}
+
+impl DatabaseSettings {
+    pub fn url(&self) -> Result<DatabaseUrl, ConfigError> {
+        DatabaseUrl::parse(&self.database_url).map_err(|e| ConfigError(vec![format!("MC_DATABASE_URL: {e}")]))
+    }
+
+    pub fn store_options(&self) -> Result<StoreOptions, String> {
+        let sqlite_sync = match self.sqlite_synchronous.to_ascii_lowercase().as_str() {
+            "normal" => SqliteSync::Normal,
+            "full" => SqliteSync::Full,
+            other => return Err(format!("MC_SQLITE_SYNCHRONOUS '{other}': expected normal or full")),
+        };
+        if !(1..=256).contains(&self.db_pool_size) {
+            return Err("MC_DB_POOL_SIZE must be between 1 and 256".into());
+        }
+        Ok(StoreOptions {
+            pool_size: self.db_pool_size,
+            sqlite_sync,
+            ..StoreOptions::default()
+        })
+    }
+}
+
+/// Every configuration problem found, so one run shows them all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub Vec<String>);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invalid configuration: {}", self.0.join("; "))
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        settings: Settings,
+    }
+
+    #[test]
+    fn documented_defaults_hold() {
+        let cli = Cli::try_parse_from(["mc"]).unwrap();
+        let config = Config::from_settings(cli.settings).unwrap();
+        assert_eq!(config.bind.to_string(), "127.0.0.1:7070");
+        assert_eq!(config.database_url, DatabaseUrl::Sqlite("./data/mission-control.db".into()));
+        assert_eq!(config.heartbeat_timeout, Duration::from_secs(300));
+        assert_eq!(config.tick, Some(Duration::from_secs(30)));
+        assert_eq!(config.body_limit, 1_048_576);
+        assert_eq!(config.store.sqlite_sync, SqliteSync::Normal);
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let cli = Cli::try_parse_from([
+            "mc",
+            "--bind",
+            "nowhere",
+            "--heartbeat-timeout",
+            "soon",
+            "--sqlite-synchronous",
+            "sometimes",
+        ])
+        .unwrap();
+        let err = Config::from_settings(cli.settings).unwrap_err();
+        assert_eq!(err.0.len(), 3, "{err}");
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        assert_eq!(format!("{:?}", Secret::new("hunter2")), "***");
+    }
+}

@@ -1,0 +1,245 @@
+//! `Runtime::start(config)` wires the store, the journal and the actors, rehydrating every owner from the
+//! store, and returns the handles that the HTTP server, tests, examples and benchmarks all use.
+
+use crate::actors::directory::messages::{SetTaskBoard, Tick};
+use crate::actors::directory::AgentDirectory;
+use crate::actors::history::History;
+use crate::actors::task_board::messages::SetDirectory;
+use crate::actors::task_board::TaskBoard;
+use crate::actors::{Deps, EventBus};
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::domain::{token, Activity, ActivityKind, Principal};
+use crate::error::{AppError, AppResult};
+use crate::ids::new_id;
+use crate::store::{queries, Journal, Store, StoreError, WriteOp};
+use actix::{Actor, Addr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Addresses of the runtime's actors and what else a caller needs; cheap to clone.
+#[derive(Clone)]
+pub struct Handles {
+    pub directory: Addr<AgentDirectory>,
+    pub board: Addr<TaskBoard>,
+    pub events: Addr<EventBus>,
+    pub history: History,
+    pub clock: SharedClock,
+    pub config: Arc<Config>,
+}
+
+impl Handles {
+    /// Runs one round of periodic work now: the heartbeat monitor (later issues add SLO and escalation
+    /// checks). The timer calls this in production; tests and simulations call it after moving the clock.
+    pub async fn tick(&self) -> AppResult<TickReport> {
+        let went_offline = self.directory.send(Tick).await.map_err(AppError::mailbox)??;
+        Ok(TickReport { went_offline })
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TickReport {
+    /// Names of the agents the heartbeat monitor marked offline.
+    pub went_offline: Vec<String>,
+}
+
+/// How the admin token was settled at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminToken {
+    /// Generated now (first start): shown once, and written to this file.
+    Generated { token: String, file: PathBuf },
+    /// Taken from `MC_ADMIN_TOKEN`.
+    FromEnvironment,
+    /// Already stored by an earlier start.
+    Existing { file: PathBuf },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot open database {url}: {source}")]
+    Store { url: String, source: StoreError },
+    #[error("cannot write the admin token file {file}: {source}")]
+    TokenFile { file: PathBuf, source: std::io::Error },
+}
+
+pub struct Runtime {
+    pub handles: Handles,
+    pub admin_token: AdminToken,
+    journal: Journal,
+    store: Store,
+    timer: Option<actix_rt::task::JoinHandle<()>>,
+}
+
+impl Runtime {
+    /// Opens and migrates the store, starts the journal, rehydrates every actor and, when the config has a
+    /// tick period, starts the timer. Must be called inside an actix system.
+    pub async fn start(config: Config) -> Result<Runtime, StartError> {
+        let url = config.database_url.clone();
+        let store_error = |source| StartError::Store {
+            url: url.redacted(),
+            source,
+        };
+        let options = config.store.clone();
+        let open_url = url.clone();
+        let (store, writer, boot) = actix_rt::task::spawn_blocking(move || {
+            let store = Store::open(&open_url, &options)?;
+            let writer = store.writer_connection()?;
+            let boot = Boot::load(&store)?;
+            Ok::<_, StoreError>((store, writer, boot))
+        })
+        .await
+        .map_err(|e| store_error(StoreError::Pool(e.to_string())))?
+        .map_err(store_error)?;
+        let journal = Journal::start(writer).map_err(store_error)?;
+
+        let admin_token = settle_admin_token(&config, &store, &journal).await?;
+
+        let events = EventBus::default().start();
+        let deps = Deps {
+            journal: journal.clone(),
+            store: store.clone(),
+            clock: config.clock.clone(),
+            events: events.clone(),
+            heartbeat_timeout: config.heartbeat_timeout,
+        };
+        let board = TaskBoard::start(boot.open_tasks, boot.finished, boot.dependencies, deps.clone());
+        let directory = AgentDirectory::start(boot.agents, boot.tokens, deps);
+        directory.do_send(SetTaskBoard(board.clone()));
+        board.do_send(SetDirectory(directory.clone()));
+
+        let handles = Handles {
+            directory,
+            board,
+            events,
+            history: History::new(store.clone()),
+            clock: config.clock.clone(),
+            config: Arc::new(config),
+        };
+        let timer = handles.config.tick.map(|period| {
+            let handles = handles.clone();
+            actix_rt::spawn(async move {
+                let mut interval = actix_rt::time::interval(period);
+                interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                interval.tick().await;
+                loop {
+                    interval.tick().await;
+                    if let Err(e) = handles.tick().await {
+                        log::warn!("tick failed: {e}");
+                    }
+                }
+            })
+        });
+        Ok(Runtime {
+            handles,
+            admin_token,
+            journal,
+            store,
+            timer,
+        })
+    }
+
+    pub fn handles(&self) -> Handles {
+        self.handles.clone()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Stops the timer and lets the journal commit everything queued; later writes fail with 503.
+    pub async fn stop(self) {
+        if let Some(timer) = self.timer {
+            timer.abort();
+        }
+        self.journal.stop().await;
+    }
+}
+
+/// Everything the owners rehydrate from at boot.
+struct Boot {
+    agents: Vec<crate::domain::Agent>,
+    tokens: Vec<(String, String)>,
+    open_tasks: Vec<crate::domain::Task>,
+    finished: Vec<(String, crate::domain::TaskStatus, String)>,
+    dependencies: Vec<crate::store::rows::DependencyRow>,
+}
+
+impl Boot {
+    fn load(store: &Store) -> Result<Boot, StoreError> {
+        let mut conn = store.connection()?;
+        Ok(Boot {
+            agents: queries::all_agents(&mut conn)?,
+            tokens: queries::agent_token_hashes(&mut conn)?,
+            open_tasks: queries::open_tasks(&mut conn)?,
+            finished: queries::finished_task_index(&mut conn)?,
+            dependencies: queries::all_dependencies(&mut conn)?,
+        })
+    }
+}
+
+/// The file the generated admin token is written to.
+pub fn admin_token_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("admin-token")
+}
+
+async fn settle_admin_token(config: &Config, store: &Store, journal: &Journal) -> Result<AdminToken, StartError> {
+    let store_error = |source| StartError::Store {
+        url: config.database_url.redacted(),
+        source,
+    };
+    let stored = store.read(queries::admin_token_hashes).await.map_err(store_error)?;
+    let file = admin_token_file(&config.data_dir);
+    let now = config.clock.now_ms();
+    if let Some(token) = &config.admin_token {
+        if !stored.iter().any(|hash| token::verify_token(token.expose(), hash)) {
+            let ops = admin_token_ops(token::hash_token(token.expose()), "admin token set from MC_ADMIN_TOKEN", now);
+            journal.commit(ops).await.map_err(store_error)?;
+        }
+        return Ok(AdminToken::FromEnvironment);
+    }
+    if !stored.is_empty() {
+        return Ok(AdminToken::Existing { file });
+    }
+    let token = rotate_admin_token(journal, &config.data_dir, now).await?;
+    Ok(AdminToken::Generated { token, file })
+}
+
+fn admin_token_ops(hash: String, message: &str, now: i64) -> Vec<WriteOp> {
+    let activity = Activity::new(new_id(), ActivityKind::AdminTokenRotated, &Principal::System, message, now);
+    vec![WriteOp::admin_token(new_id(), hash, now), WriteOp::activity(&activity)]
+}
+
+/// Generates a new admin token, replaces the stored one, and writes it to the data folder (mode 0600).
+pub async fn rotate_admin_token(journal: &Journal, data_dir: &Path, now: i64) -> Result<String, StartError> {
+    let token = token::generate_token();
+    let file = admin_token_file(data_dir);
+    write_secret_file(&file, &token).map_err(|source| StartError::TokenFile {
+        file: file.clone(),
+        source,
+    })?;
+    journal
+        .commit(admin_token_ops(token::hash_token(&token), "admin token generated", now))
+        .await
+        .map_err(|source| StartError::Store {
+            url: "journal".into(),
+            source,
+        })?;
+    Ok(token)
+}
+
+fn write_secret_file(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    writeln!(file, "{contents}")?;
+    file.sync_all()
+}

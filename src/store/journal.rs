@@ -1,0 +1,267 @@
+//! The Journal: the single writer.
+//!
+//! One thread owns one connection and a queue of write batches. It takes everything queued (up to a bound),
+//! commits it in one transaction with one savepoint per batch, and then answers each batch in the order it
+//! arrived. A batch that fails on its own (a constraint, say) is rolled back to its savepoint and fails alone;
+//! a failed commit fails every batch in that transaction. Owners reply to their clients only after the
+//! journal's answer, which is what makes "acknowledged" mean "durable".
+
+use super::rows::{ActivityRow, AgentRow, DependencyRow, TaskRow, TokenRow};
+use super::schema::{activities, agents, api_tokens, task_dependencies, tasks};
+use super::{AnyConnection, StoreError};
+use crate::domain::{Activity, Agent, Task};
+use diesel::prelude::*;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use tokio::sync::{mpsc, oneshot};
+
+/// Every kind of change the runtime makes, as data. The journal is the one place that turns them into SQL.
+#[derive(Debug, Clone)]
+pub enum WriteOp {
+    InsertAgent(AgentRow),
+    UpdateAgent(AgentRow),
+    DeleteAgent { id: String },
+    InsertToken(TokenRow),
+    /// Replaces an agent's token hash (rotation).
+    SetAgentToken { agent_id: String, token_hash: String },
+    /// Removes every admin token and stores this one.
+    ReplaceAdminToken(TokenRow),
+    InsertTask(TaskRow),
+    UpdateTask(TaskRow),
+    DeleteTask { id: String },
+    InsertDependency(DependencyRow),
+    DeleteDependency { task_id: String, blocker_id: String },
+    InsertActivity(ActivityRow),
+}
+
+impl WriteOp {
+    pub fn insert_agent(agent: &Agent) -> Self {
+        WriteOp::InsertAgent(agent.into())
+    }
+    pub fn update_agent(agent: &Agent) -> Self {
+        WriteOp::UpdateAgent(agent.into())
+    }
+    pub fn insert_task(task: &Task) -> Self {
+        WriteOp::InsertTask(task.into())
+    }
+    pub fn update_task(task: &Task) -> Self {
+        WriteOp::UpdateTask(task.into())
+    }
+    pub fn activity(activity: &Activity) -> Self {
+        WriteOp::InsertActivity(activity.into())
+    }
+    pub fn agent_token(id: String, agent_id: &str, token_hash: String, now: i64) -> Self {
+        WriteOp::InsertToken(TokenRow {
+            id,
+            kind: "agent".into(),
+            agent_id: Some(agent_id.to_string()),
+            token_hash,
+            created_at: now,
+        })
+    }
+    pub fn admin_token(id: String, token_hash: String, now: i64) -> Self {
+        WriteOp::ReplaceAdminToken(TokenRow {
+            id,
+            kind: "admin".into(),
+            agent_id: None,
+            token_hash,
+            created_at: now,
+        })
+    }
+    pub fn dependency(task_id: &str, blocker_id: &str, created_by: String, now: i64) -> Self {
+        WriteOp::InsertDependency(DependencyRow {
+            task_id: task_id.to_string(),
+            blocker_id: blocker_id.to_string(),
+            created_by,
+            created_at: now,
+        })
+    }
+
+    fn apply(&self, conn: &mut AnyConnection) -> QueryResult<()> {
+        fn expect_one(n: usize, what: &str) -> QueryResult<()> {
+            if n == 1 {
+                Ok(())
+            } else {
+                log::warn!("journal: {what} touched {n} rows");
+                Err(diesel::result::Error::NotFound)
+            }
+        }
+        match self {
+            WriteOp::InsertAgent(row) => diesel::insert_into(agents::table).values(row).execute(conn).map(drop),
+            WriteOp::UpdateAgent(row) => {
+                let n = diesel::update(agents::table.find(&row.id)).set(row).execute(conn)?;
+                expect_one(n, "agent update")
+            }
+            WriteOp::DeleteAgent { id } => {
+                diesel::delete(api_tokens::table.filter(api_tokens::agent_id.eq(id))).execute(conn)?;
+                let n = diesel::delete(agents::table.find(id)).execute(conn)?;
+                expect_one(n, "agent delete")
+            }
+            WriteOp::InsertToken(row) => diesel::insert_into(api_tokens::table).values(row).execute(conn).map(drop),
+            WriteOp::SetAgentToken { agent_id, token_hash } => {
+                let n = diesel::update(api_tokens::table.filter(api_tokens::agent_id.eq(agent_id)))
+                    .set(api_tokens::token_hash.eq(token_hash))
+                    .execute(conn)?;
+                expect_one(n, "token rotation")
+            }
+            WriteOp::ReplaceAdminToken(row) => {
+                diesel::delete(api_tokens::table.filter(api_tokens::kind.eq("admin"))).execute(conn)?;
+                diesel::insert_into(api_tokens::table).values(row).execute(conn).map(drop)
+            }
+            WriteOp::InsertTask(row) => diesel::insert_into(tasks::table).values(row).execute(conn).map(drop),
+            WriteOp::UpdateTask(row) => {
+                let n = diesel::update(tasks::table.find(&row.id)).set(row).execute(conn)?;
+                expect_one(n, "task update")
+            }
+            WriteOp::DeleteTask { id } => {
+                diesel::delete(
+                    task_dependencies::table
+                        .filter(task_dependencies::task_id.eq(id).or(task_dependencies::blocker_id.eq(id))),
+                )
+                .execute(conn)?;
+                diesel::update(tasks::table.filter(tasks::parent_id.eq(id)))
+                    .set(tasks::parent_id.eq(None::<String>))
+                    .execute(conn)?;
+                let n = diesel::delete(tasks::table.find(id)).execute(conn)?;
+                expect_one(n, "task delete")
+            }
+            WriteOp::InsertDependency(row) => {
+                diesel::insert_into(task_dependencies::table).values(row).execute(conn).map(drop)
+            }
+            WriteOp::DeleteDependency { task_id, blocker_id } => {
+                let n = diesel::delete(task_dependencies::table.find((task_id, blocker_id))).execute(conn)?;
+                expect_one(n, "dependency delete")
+            }
+            WriteOp::InsertActivity(row) => {
+                diesel::insert_into(activities::table).values(row).execute(conn).map(drop)
+            }
+        }
+    }
+}
+
+struct Batch {
+    ops: Vec<WriteOp>,
+    reply: oneshot::Sender<Result<(), StoreError>>,
+}
+
+enum Command {
+    Write(Batch),
+    Stop(oneshot::Sender<()>),
+}
+
+/// A cloneable handle to the writer thread.
+#[derive(Clone)]
+pub struct Journal {
+    queue: mpsc::Sender<Command>,
+    thread: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal").finish_non_exhaustive()
+    }
+}
+
+/// How many batches may wait in the queue before senders wait (back-pressure), and the most batches one
+/// transaction takes.
+const QUEUE_CAPACITY: usize = 4096;
+const MAX_BATCHES_PER_COMMIT: usize = 256;
+
+impl Journal {
+    /// Starts the writer thread on its own connection.
+    pub fn start(conn: AnyConnection) -> Result<Journal, StoreError> {
+        let (queue, commands) = mpsc::channel(QUEUE_CAPACITY);
+        let thread = std::thread::Builder::new()
+            .name("mc-journal".into())
+            .spawn(move || writer_loop(conn, commands))?;
+        Ok(Journal {
+            queue,
+            thread: Arc::new(Mutex::new(Some(thread))),
+        })
+    }
+
+    /// Commits the batch and resolves once it is durable (or has failed and changed nothing).
+    pub async fn commit(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Command::Write(Batch { ops, reply }))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Commits everything queued so far, then stops the writer. Later commits fail with `Closed`.
+    pub async fn stop(&self) {
+        let (done, finished) = oneshot::channel();
+        if self.queue.send(Command::Stop(done)).await.is_ok() {
+            let _ = finished.await;
+        }
+        let handle = self.thread.lock().ok().and_then(|mut guard| guard.take());
+        if let Some(handle) = handle {
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
+    }
+}
+
+fn writer_loop(mut conn: AnyConnection, mut commands: mpsc::Receiver<Command>) {
+    while let Some(first) = commands.blocking_recv() {
+        let mut batches = Vec::new();
+        let mut stop = None;
+        match first {
+            Command::Write(batch) => batches.push(batch),
+            Command::Stop(done) => stop = Some(done),
+        }
+        while stop.is_none() && batches.len() < MAX_BATCHES_PER_COMMIT {
+            match commands.try_recv() {
+                Ok(Command::Write(batch)) => batches.push(batch),
+                Ok(Command::Stop(done)) => stop = Some(done),
+                Err(_) => break,
+            }
+        }
+        if !batches.is_empty() {
+            commit_group(&mut conn, batches);
+        }
+        if let Some(done) = stop {
+            commands.close();
+            while let Ok(Command::Write(batch)) = commands.try_recv() {
+                let _ = batch.reply.send(Err(StoreError::Closed));
+            }
+            let _ = done.send(());
+            return;
+        }
+    }
+}
+
+/// One transaction for the group, one savepoint per batch; answers in arrival order after the commit.
+fn commit_group(conn: &mut AnyConnection, batches: Vec<Batch>) {
+    let mut outcomes: Vec<Result<(), String>> = Vec::with_capacity(batches.len());
+    let committed = conn.transaction::<_, diesel::result::Error, _>(|conn| {
+        for batch in &batches {
+            let outcome = conn.transaction::<_, diesel::result::Error, _>(|conn| {
+                for op in &batch.ops {
+                    op.apply(conn)?;
+                }
+                Ok(())
+            });
+            outcomes.push(outcome.map_err(|e| e.to_string()));
+        }
+        Ok(())
+    });
+    match committed {
+        Ok(()) => {
+            for (batch, outcome) in batches.into_iter().zip(outcomes) {
+                let _ = batch.reply.send(outcome.map_err(StoreError::Write));
+            }
+        }
+        Err(e) => {
+            log::error!("journal commit failed: {e}");
+            let message = e.to_string();
+            for batch in batches {
+                let _ = batch.reply.send(Err(StoreError::Write(message.clone())));
+            }
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! Row structs: the stored shape of each entity, and the conversions between rows and domain types.
+//! JSON-valued fields are TEXT; enums are TEXT parsed back through the domain's closed sets.
+
+use super::schema::{activities, agents, api_tokens, task_dependencies, tasks};
+use super::StoreError;
+use crate::domain::{Activity, Agent, Task};
+use diesel::prelude::*;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+fn to_json<T: Serialize>(value: &T) -> String {
+    // Serializing our own plain structs and vectors cannot fail.
+    serde_json::to_string(value).unwrap_or_else(|_| "null".to_string())
+}
+
+fn from_json<T: DeserializeOwned>(column: &str, text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
+fn parse<T: std::str::FromStr<Err = String>>(text: &str) -> Result<T, StoreError> {
+    text.parse().map_err(StoreError::Corrupt)
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
+#[diesel(table_name = agents, treat_none_as_null = true)]
+pub struct AgentRow {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub level: String,
+    pub kind: String,
+    pub status: String,
+    pub lead_id: Option<String>,
+    pub specializations: String,
+    pub constraints: String,
+    pub max_concurrent_tasks: i32,
+    pub max_minutes_per_day: i32,
+    pub current_task_id: Option<String>,
+    pub last_heartbeat_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<&Agent> for AgentRow {
+    fn from(a: &Agent) -> Self {
+        Self {
+            id: a.id.clone(),
+            name: a.name.clone(),
+            role: a.role.clone(),
+            level: a.level.as_str().into(),
+            kind: a.kind.as_str().into(),
+            status: a.status.as_str().into(),
+            lead_id: a.lead_id.clone(),
+            specializations: to_json(&a.specializations),
+            constraints: to_json(&a.constraints),
+            max_concurrent_tasks: a.max_concurrent_tasks,
+            max_minutes_per_day: a.max_minutes_per_day,
+            current_task_id: a.current_task_id.clone(),
+            last_heartbeat_at: a.last_heartbeat_at,
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+        }
+    }
+}
+
+impl TryFrom<AgentRow> for Agent {
+    type Error = StoreError;
+    fn try_from(r: AgentRow) -> Result<Self, StoreError> {
+        Ok(Agent {
+            level: parse(&r.level)?,
+            kind: parse(&r.kind)?,
+            status: parse(&r.status)?,
+            specializations: from_json("agents.specializations", &r.specializations)?,
+            constraints: from_json("agents.constraints", &r.constraints)?,
+            id: r.id,
+            name: r.name,
+            role: r.role,
+            lead_id: r.lead_id,
+            max_concurrent_tasks: r.max_concurrent_tasks,
+            max_minutes_per_day: r.max_minutes_per_day,
+            current_task_id: r.current_task_id,
+            last_heartbeat_at: r.last_heartbeat_at,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = api_tokens)]
+pub struct TokenRow {
+    pub id: String,
+    pub kind: String,
+    pub agent_id: Option<String>,
+    pub token_hash: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
+#[diesel(table_name = tasks, treat_none_as_null = true)]
+pub struct TaskRow {
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    pub status: String,
+    pub priority: String,
+    pub assignee_id: Option<String>,
+    pub parent_id: Option<String>,
+    pub mission_id: Option<String>,
+    pub pillar_id: Option<String>,
+    pub tags: String,
+    pub sla_tier: Option<String>,
+    pub slo_ms: Option<i64>,
+    pub slo_deadline_at: Option<i64>,
+    pub estimated_minutes: Option<i32>,
+    pub actual_minutes: Option<i32>,
+    pub requirements: String,
+    pub attempts: i32,
+    pub failures: String,
+    pub escalation_level: i32,
+    pub escalated_at: Option<i64>,
+    pub completion_notes: Option<String>,
+    pub status_changed_at: i64,
+    pub started_at: Option<i64>,
+    pub completed_at: Option<i64>,
+    pub created_by: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<&Task> for TaskRow {
+    fn from(t: &Task) -> Self {
+        Self {
+            id: t.id.clone(),
+            title: t.title.clone(),
+            description: t.description.clone(),
+            status: t.status.as_str().into(),
+            priority: t.priority.as_str().into(),
+            assignee_id: t.assignee_id.clone(),
+            parent_id: t.parent_id.clone(),
+            mission_id: t.mission_id.clone(),
+            pillar_id: t.pillar_id.clone(),
+            tags: to_json(&t.tags),
+            sla_tier: t.sla_tier.map(|s| s.as_str().to_string()),
+            slo_ms: t.slo_ms,
+            slo_deadline_at: t.slo_deadline_at,
+            estimated_minutes: t.estimated_minutes,
+            actual_minutes: t.actual_minutes,
+            requirements: to_json(&t.requirements),
+            attempts: t.attempts,
+            failures: to_json(&t.failures),
+            escalation_level: t.escalation_level,
+            escalated_at: t.escalated_at,
+            completion_notes: t.completion_notes.clone(),
+            status_changed_at: t.status_changed_at,
+            started_at: t.started_at,
+            completed_at: t.completed_at,
+            created_by: t.created_by.clone(),
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+        }
+    }
+}
+
+impl TryFrom<TaskRow> for Task {
+    type Error = StoreError;
+    fn try_from(r: TaskRow) -> Result<Self, StoreError> {
+        Ok(Task {
+            status: parse(&r.status)?,
+            priority: parse(&r.priority)?,
+            tags: from_json("tasks.tags", &r.tags)?,
+            sla_tier: r.sla_tier.as_deref().map(parse).transpose()?,
+            requirements: from_json("tasks.requirements", &r.requirements)?,
+            failures: from_json("tasks.failures", &r.failures)?,
+            id: r.id,
+            title: r.title,
+            description: r.description,
+            assignee_id: r.assignee_id,
+            parent_id: r.parent_id,
+            mission_id: r.mission_id,
+            pillar_id: r.pillar_id,
+            slo_ms: r.slo_ms,
+            slo_deadline_at: r.slo_deadline_at,
+            estimated_minutes: r.estimated_minutes,
+            actual_minutes: r.actual_minutes,
+            attempts: r.attempts,
+            escalation_level: r.escalation_level,
+            escalated_at: r.escalated_at,
+            completion_notes: r.completion_notes,
+            status_changed_at: r.status_changed_at,
+            started_at: r.started_at,
+            completed_at: r.completed_at,
+            created_by: r.created_by,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = task_dependencies)]
+pub struct DependencyRow {
+    pub task_id: String,
+    pub blocker_id: String,
+    pub created_by: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = activities)]
+pub struct ActivityRow {
+    pub id: String,
+    pub kind: String,
+    pub actor_kind: String,
+    pub actor_id: Option<String>,
+    pub agent_id: Option<String>,
+    pub task_id: Option<String>,
+    pub message: String,
+    pub before_json: Option<String>,
+    pub after_json: Option<String>,
+    pub created_at: i64,
+}
+
+impl From<&Activity> for ActivityRow {
+    fn from(a: &Activity) -> Self {
+        Self {
+            id: a.id.clone(),
+            kind: a.kind.as_str().into(),
+            actor_kind: a.actor_kind.clone(),
+            actor_id: a.actor_id.clone(),
+            agent_id: a.agent_id.clone(),
+            task_id: a.task_id.clone(),
+            message: a.message.clone(),
+            before_json: a.before.as_ref().map(to_json),
+            after_json: a.after.as_ref().map(to_json),
+            created_at: a.created_at,
+        }
+    }
+}
+
+impl TryFrom<ActivityRow> for Activity {
+    type Error = StoreError;
+    fn try_from(r: ActivityRow) -> Result<Self, StoreError> {
+        Ok(Activity {
+            kind: parse(&r.kind)?,
+            before: r.before_json.as_deref().map(|t| from_json("activities.before_json", t)).transpose()?,
+            after: r.after_json.as_deref().map(|t| from_json("activities.after_json", t)).transpose()?,
+            id: r.id,
+            actor_kind: r.actor_kind,
+            actor_id: r.actor_id,
+            agent_id: r.agent_id,
+            task_id: r.task_id,
+            message: r.message,
+            created_at: r.created_at,
+        })
+    }
+}

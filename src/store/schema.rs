@@ -1,0 +1,89 @@
+// One schema for both backends: only portable column types (see diesel.toml and DESIGN §4).
+
+diesel::table! {
+    agents (id) {
+        id -> Text,
+        name -> Text,
+        role -> Text,
+        level -> Text,
+        kind -> Text,
+        status -> Text,
+        lead_id -> Nullable<Text>,
+        specializations -> Text,
+        constraints -> Text,
+        max_concurrent_tasks -> Integer,
+        max_minutes_per_day -> Integer,
+        current_task_id -> Nullable<Text>,
+        last_heartbeat_at -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    api_tokens (id) {
+        id -> Text,
+        kind -> Text,
+        agent_id -> Nullable<Text>,
+        token_hash -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    tasks (id) {
+        id -> Text,
+        title -> Text,
+        description -> Text,
+        status -> Text,
+        priority -> Text,
+        assignee_id -> Nullable<Text>,
+        parent_id -> Nullable<Text>,
+        mission_id -> Nullable<Text>,
+        pillar_id -> Nullable<Text>,
+        tags -> Text,
+        sla_tier -> Nullable<Text>,
+        slo_ms -> Nullable<BigInt>,
+        slo_deadline_at -> Nullable<BigInt>,
+        estimated_minutes -> Nullable<Integer>,
+        actual_minutes -> Nullable<Integer>,
+        requirements -> Text,
+        attempts -> Integer,
+        failures -> Text,
+        escalation_level -> Integer,
+        escalated_at -> Nullable<BigInt>,
+        completion_notes -> Nullable<Text>,
+        status_changed_at -> BigInt,
+        started_at -> Nullable<BigInt>,
+        completed_at -> Nullable<BigInt>,
+        created_by -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    task_dependencies (task_id, blocker_id) {
+        task_id -> Text,
+        blocker_id -> Text,
+        created_by -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    activities (id) {
+        id -> Text,
+        kind -> Text,
+        actor_kind -> Text,
+        actor_id -> Nullable<Text>,
+        agent_id -> Nullable<Text>,
+        task_id -> Nullable<Text>,
+        message -> Text,
+        before_json -> Nullable<Text>,
+        after_json -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(agents, api_tokens, tasks, task_dependencies, activities);
