@@ -44,7 +44,6 @@ pub enum ErrorCode {
     /// The task must have an assignee for this move.
     TaskUnassigned,
     PayloadTooLarge,
-    UnsupportedMediaType,
     RateLimited,
     /// The store could not commit or answer; nothing was changed.
     StoreUnavailable,
@@ -63,7 +62,6 @@ impl ErrorCode {
             AgentUnavailable | InvalidTransition | DuplicateName | DependencyCycle | AgentHasOpenTasks | TaskFinished
             | BlockedByDependencies | TaskUnassigned => 409,
             PayloadTooLarge => 413,
-            UnsupportedMediaType => 415,
             RateLimited => 429,
             Internal => 500,
             StoreUnavailable => 503,

@@ -1,1 +1,71 @@
-//! HTTP API (filled in below).
+//! The HTTP API. Handlers are thin: extract, authenticate, forward to an actor address, map the reply.
+//! No SQL and no business rule lives here.
+
+mod activity;
+mod agents;
+mod errors;
+mod extract;
+mod health;
+mod openapi;
+pub mod server;
+mod tasks;
+
+pub use openapi::ApiDoc;
+
+use crate::domain::query::{PageRequest, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use crate::error::{AppError, AppResult};
+use actix::dev::ToEnvelope;
+use actix::{Actor, Addr, Handler, Message};
+use actix_web::web;
+
+/// The route table.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(health::healthz))
+        .route("/api/openapi.json", web::get().to(openapi::document))
+        .service(
+            web::scope("/api")
+                .route("/agents", web::post().to(agents::register))
+                .route("/agents", web::get().to(agents::list))
+                .route("/agents/{id}", web::get().to(agents::get))
+                .route("/agents/{id}", web::patch().to(agents::update))
+                .route("/agents/{id}", web::delete().to(agents::delete))
+                .route("/agents/{id}/token/rotate", web::post().to(agents::rotate_token))
+                .route("/agents/{id}/heartbeat", web::post().to(agents::heartbeat))
+                .route("/agents/{id}/claim", web::post().to(tasks::claim))
+                .route("/tasks", web::post().to(tasks::create))
+                .route("/tasks", web::get().to(tasks::list))
+                .route("/tasks/{id}", web::get().to(tasks::get))
+                .route("/tasks/{id}", web::patch().to(tasks::update))
+                .route("/tasks/{id}", web::delete().to(tasks::delete))
+                .route("/tasks/{id}/transition", web::post().to(tasks::transition))
+                .route("/tasks/{id}/assign", web::post().to(tasks::assign))
+                .route("/tasks/{id}/complete", web::post().to(tasks::complete))
+                .route("/tasks/{id}/fail", web::post().to(tasks::fail))
+                .route("/tasks/{id}/dependencies", web::post().to(tasks::add_dependency))
+                .route("/tasks/{id}/dependencies/{blocker_id}", web::delete().to(tasks::remove_dependency))
+                .route("/activity", web::get().to(activity::list)),
+        )
+        .default_service(web::to(errors::route_not_found));
+}
+
+/// Sends a request to an actor and flattens the mailbox error into the reply's error.
+async fn send<A, M, T>(addr: &Addr<A>, msg: M) -> AppResult<T>
+where
+    A: Actor + Handler<M>,
+    A::Context: ToEnvelope<A, M>,
+    M: Message<Result = AppResult<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    addr.send(msg).await.map_err(AppError::mailbox)?
+}
+
+fn page_request(limit: Option<i64>, cursor: Option<String>) -> AppResult<PageRequest> {
+    let limit = limit.unwrap_or(DEFAULT_PAGE_SIZE);
+    if !(1..=MAX_PAGE_SIZE).contains(&limit) {
+        return Err(AppError::validation("limit", format!("must be between 1 and {MAX_PAGE_SIZE}")));
+    }
+    Ok(PageRequest {
+        cursor: cursor.filter(|c| !c.is_empty()),
+        limit,
+    })
+}

@@ -1,0 +1,38 @@
+//! The OpenAPI 3 document, generated from the handlers' annotations and the types' schemas.
+
+use super::{activity, agents, health, tasks};
+use actix_web::HttpResponse;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Mission Control", description = "An actor-model runtime for teams of AI agents."),
+    paths(
+        health::healthz,
+        agents::register, agents::list, agents::get, agents::update, agents::delete, agents::rotate_token,
+        agents::heartbeat,
+        tasks::create, tasks::list, tasks::get, tasks::update, tasks::transition, tasks::assign, tasks::claim,
+        tasks::complete, tasks::fail, tasks::add_dependency, tasks::remove_dependency, tasks::delete,
+        activity::list,
+    ),
+    modifiers(&BearerAuth),
+    tags((name = "agents"), (name = "tasks"), (name = "activity"), (name = "health"))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+pub async fn document() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}
