@@ -1,0 +1,247 @@
+//! Test support: the real runtime and HTTP server on 127.0.0.1:0 over a fresh database (a temporary SQLite
+//! file, or a PostgreSQL database created for the test and dropped after it when `MC_TEST_POSTGRES_URL` is
+//! set), a manual clock, and a small typed client.
+
+#![allow(dead_code)]
+
+use actix_web::dev::ServerHandle;
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use mission_control::config::{Config, Secret};
+use mission_control::{api, ManualClock, Runtime};
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde_json::{json, Value};
+use std::net::TcpListener;
+use std::sync::Arc;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each listed `async fn name(backend: Backend)` once on SQLite and once on PostgreSQL (the latter is a
+/// no-op unless `MC_TEST_POSTGRES_URL` is set).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[actix_rt::test] async fn $name() { super::$name($crate::common::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[actix_rt::test] async fn $name() { super::$name($crate::common::Backend::Postgres).await })*
+        }
+    };
+}
+
+/// A database for one test; a PostgreSQL one is dropped when this is dropped.
+pub struct TestDb {
+    pub url: String,
+    pub dir: tempfile::TempDir,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub fn new(backend: Backend) -> Option<TestDb> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match backend {
+            Backend::Sqlite => Some(TestDb {
+                url: dir.path().join("mc.db").display().to_string(),
+                dir,
+                postgres: None,
+            }),
+            Backend::Postgres => {
+                let server = std::env::var("MC_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty())?;
+                let name = format!("mc_test_{}", uuid::Uuid::now_v7().simple());
+                let mut conn = PgConnection::establish(&server).expect("connect to MC_TEST_POSTGRES_URL");
+                diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).expect("create test database");
+                let after_scheme = server.find("://").map_or(0, |i| i + 3);
+                let url = match server[after_scheme..].find('/') {
+                    Some(slash) => format!("{}/{name}", &server[..after_scheme + slash]),
+                    None => format!("{server}/{name}"),
+                };
+                Some(TestDb {
+                    url,
+                    dir,
+                    postgres: Some((server, name)),
+                })
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((server, name)) = &self.postgres {
+            if let Ok(mut conn) = PgConnection::establish(server) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn);
+            }
+        }
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub clock: ManualClock,
+    pub runtime: Option<Runtime>,
+    pub db: TestDb,
+    server: ServerHandle,
+    client: reqwest::Client,
+}
+
+pub fn config_for(db: &TestDb, clock: &ManualClock) -> Config {
+    let mut config = Config::embedded(&db.url, db.dir.path()).expect("config");
+    config.admin_token = Some(Secret::new(ADMIN_TOKEN));
+    config.clock = Arc::new(clock.clone());
+    config.heartbeat_timeout = std::time::Duration::from_secs(300);
+    config
+}
+
+/// Starts the runtime and server for `backend`, or `None` when that backend is not configured.
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    let db = TestDb::new(backend)?;
+    let clock = ManualClock::starting_now();
+    Some(start_on(db, clock, |_| {}).await)
+}
+
+/// Like [`spawn_app`], with a chance to adjust the configuration first.
+pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Option<TestApp> {
+    let db = TestDb::new(backend)?;
+    let clock = ManualClock::starting_now();
+    Some(start_on(db, clock, adjust).await)
+}
+
+async fn start_on(db: TestDb, clock: ManualClock, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let mut config = config_for(&db, &clock);
+    adjust(&mut config);
+    let runtime = Runtime::start(config).await.expect("runtime starts");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let server = api::server::build(runtime.handles(), listener, false).expect("server");
+    let handle = server.handle();
+    actix_rt::spawn(server);
+    TestApp {
+        base,
+        clock,
+        runtime: Some(runtime),
+        db,
+        server: handle,
+        client: reqwest::Client::new(),
+    }
+}
+
+/// A response read in full: status, headers and JSON body (`Value::Null` when empty or not JSON).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The stable error code, if this is an error envelope.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Value {
+        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.body);
+        self.body
+    }
+
+    #[track_caller]
+    pub fn expect_error(self, status: u16, code: &str) -> Value {
+        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.body);
+        assert_eq!(self.code(), code, "unexpected error code; body: {}", self.body);
+        self.body
+    }
+}
+
+impl TestApp {
+    pub fn handles(&self) -> mission_control::Handles {
+        self.runtime.as_ref().expect("running").handles()
+    }
+
+    pub fn request(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
+        let mut req = self.client.request(method, format!("{}{}", self.base, path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        req
+    }
+
+    pub async fn send(&self, req: RequestBuilder) -> Reply {
+        let res = req.send().await.expect("request sent");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await.expect("body read");
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply { status, headers, body }
+    }
+
+    /// A request as the admin, with an optional JSON body.
+    pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        self.call(method, path, Some(ADMIN_TOKEN), body).await
+    }
+
+    /// A request with the given token (or none), with an optional JSON body.
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+        let mut req = self.request(method, path, token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        self.send(req).await
+    }
+
+    /// A request with a raw body (for malformed JSON and size tests).
+    pub async fn raw(&self, method: Method, path: &str, token: Option<&str>, body: impl Into<reqwest::Body>) -> Reply {
+        let req = self.request(method, path, token).header("content-type", "application/json").body(body);
+        self.send(req).await
+    }
+
+    /// Registers an agent as the admin; returns the agent JSON and its token.
+    pub async fn register(&self, body: Value) -> (Value, String) {
+        let reply = self.admin(Method::POST, "/api/agents", Some(body)).await.expect(201);
+        let token = reply["token"].as_str().expect("token").to_string();
+        (reply["agent"].clone(), token)
+    }
+
+    /// Registers an agent by name only.
+    pub async fn agent(&self, name: &str) -> (Value, String) {
+        self.register(json!({ "name": name })).await
+    }
+
+    /// Creates a task as the admin; returns the task JSON.
+    pub async fn task(&self, body: Value) -> Value {
+        self.admin(Method::POST, "/api/tasks", Some(body)).await.expect(201)
+    }
+
+    /// Runs the runtime's periodic work once (after moving the manual clock).
+    pub async fn tick(&self) -> mission_control::runtime::TickReport {
+        self.handles().tick().await.expect("tick")
+    }
+
+    /// Stops the server and runtime (the journal finishes its queue), then starts new ones on the same
+    /// database, as a restart of the process would.
+    pub async fn restart(mut self) -> TestApp {
+        self.server.stop(true).await;
+        if let Some(runtime) = self.runtime.take() {
+            runtime.stop().await;
+        }
+        let TestApp { db, clock, .. } = self;
+        start_on(db, clock, |_| {}).await
+    }
+
+    pub async fn stop(mut self) {
+        self.server.stop(true).await;
+        if let Some(runtime) = self.runtime.take() {
+            runtime.stop().await;
+        }
+    }
+}
+
+pub fn id(value: &Value) -> String {
+    value["id"].as_str().expect("id").to_string()
+}
