@@ -1,5 +1,12 @@
 //! Black-box API tests: the real server on 127.0.0.1:0, a real HTTP client, SQLite and (when
 //! `MC_TEST_POSTGRES_URL` is set) PostgreSQL.
 
+mod activity;
+mod agents;
+mod auth;
+mod bad_input;
 mod common;
+mod dependencies;
+mod persistence;
 mod smoke;
+mod tasks;
