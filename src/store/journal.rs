@@ -180,17 +180,31 @@ impl Journal {
         })
     }
 
-    /// Commits the batch and resolves once it is durable (or has failed and changed nothing).
-    pub async fn commit(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
-        if ops.is_empty() {
-            return Ok(());
-        }
+    /// Queues the batch at once (so the order of `commit` calls is the order of commits) and resolves once it
+    /// is durable, or has failed and changed nothing. Only when the queue is full does queuing wait, and then
+    /// order among the waiting callers is not promised.
+    pub fn commit(&self, ops: Vec<WriteOp>) -> impl std::future::Future<Output = Result<(), StoreError>> + 'static {
         let (reply, answer) = oneshot::channel();
-        self.queue
-            .send(Command::Write(Batch { ops, reply }))
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        let empty = ops.is_empty();
+        let pending = if empty {
+            Ok(None)
+        } else {
+            match self.queue.try_send(Command::Write(Batch { ops, reply })) {
+                Ok(()) => Ok(None),
+                Err(mpsc::error::TrySendError::Full(command)) => Ok(Some(command)),
+                Err(mpsc::error::TrySendError::Closed(_)) => Err(StoreError::Closed),
+            }
+        };
+        let queue = self.queue.clone();
+        async move {
+            if empty {
+                return Ok(());
+            }
+            if let Some(command) = pending? {
+                queue.send(command).await.map_err(|_| StoreError::Closed)?;
+            }
+            answer.await.map_err(|_| StoreError::Closed)?
+        }
     }
 
     /// Commits everything queued so far, then stops the writer. Later commits fail with `Closed`.
@@ -263,5 +277,85 @@ fn commit_group(conn: &mut AnyConnection, batches: Vec<Batch>) {
                 let _ = batch.reply.send(Err(StoreError::Write(message.clone())));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{task, Principal};
+    use crate::store::{queries, DatabaseUrl, Store, StoreOptions};
+    use futures_util::future::join_all;
+
+    fn open_store(dir: &tempfile::TempDir) -> Store {
+        let url = DatabaseUrl::Sqlite(dir.path().join("journal.db"));
+        Store::open(&url, &StoreOptions::default()).expect("store opens")
+    }
+
+    fn sample_task(id: &str, title: &str) -> Task {
+        let draft: task::TaskDraft = serde_json::from_value(serde_json::json!({ "title": title })).expect("draft");
+        task::create(draft, id.to_string(), Principal::Admin.label(), 1).expect("task")
+    }
+
+    #[actix_rt::test]
+    async fn batches_commit_in_submission_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open_store(&dir);
+        let journal = Journal::start(store.writer_connection().expect("writer")).expect("journal");
+        let mut versions = vec![WriteOp::insert_task(&sample_task("t1", "v0"))];
+        versions.extend((1..=200).map(|n| WriteOp::update_task(&sample_task("t1", &format!("v{n}")))));
+        // Submitted together: the journal groups them into few transactions but must keep their order.
+        let outcomes = join_all(versions.into_iter().map(|op| journal.commit(vec![op]))).await;
+        assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+        let stored = store
+            .read(|conn| queries::task_by_id(conn, "t1"))
+            .await
+            .expect("read")
+            .expect("task exists");
+        assert_eq!(stored.title, "v200");
+        journal.stop().await;
+    }
+
+    #[actix_rt::test]
+    async fn a_failing_batch_fails_alone_and_changes_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open_store(&dir);
+        let journal = Journal::start(store.writer_connection().expect("writer")).expect("journal");
+        let first = journal.commit(vec![WriteOp::insert_task(&sample_task("a", "first"))]);
+        // The second batch's first op would succeed, its second violates the primary key: neither may stick.
+        let duplicate = journal.commit(vec![
+            WriteOp::insert_task(&sample_task("b", "half")),
+            WriteOp::insert_task(&sample_task("a", "duplicate")),
+        ]);
+        let third = journal.commit(vec![WriteOp::insert_task(&sample_task("c", "third"))]);
+        let (first, duplicate, third) = futures_util::join!(first, duplicate, third);
+        assert!(first.is_ok());
+        assert!(matches!(duplicate, Err(StoreError::Write(_))), "{duplicate:?}");
+        assert!(third.is_ok());
+        let titles = store
+            .read(|conn| {
+                Ok([
+                    queries::task_by_id(conn, "a")?.map(|t| t.title),
+                    queries::task_by_id(conn, "b")?.map(|t| t.title),
+                    queries::task_by_id(conn, "c")?.map(|t| t.title),
+                ])
+            })
+            .await
+            .expect("read");
+        assert_eq!(titles, [Some("first".to_string()), None, Some("third".to_string())]);
+        journal.stop().await;
+    }
+
+    #[actix_rt::test]
+    async fn commits_after_stop_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open_store(&dir);
+        let journal = Journal::start(store.writer_connection().expect("writer")).expect("journal");
+        journal.commit(vec![WriteOp::insert_task(&sample_task("a", "kept"))]).await.expect("commit");
+        journal.stop().await;
+        let refused = journal.commit(vec![WriteOp::insert_task(&sample_task("b", "late"))]).await;
+        assert!(matches!(refused, Err(StoreError::Closed)), "{refused:?}");
+        let kept = store.read(|conn| queries::task_by_id(conn, "a")).await.expect("read");
+        assert!(kept.is_some());
     }
 }
