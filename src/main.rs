@@ -8,6 +8,14 @@ use mission_control::{api, Clock, SystemClock};
 use std::net::TcpListener;
 use std::process::ExitCode;
 
+/// Prints a line to stdout, ignoring a closed pipe: the server must not die because nobody reads its banner.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 #[derive(Parser)]
 #[command(name = "mission-control", version, about = "An actor-model runtime for teams of AI agents")]
 struct Cli {
@@ -72,15 +80,15 @@ fn serve(settings: Settings) -> Result<(), String> {
     actix_rt::System::new().block_on(async move {
         let database = format!("{} ({})", config.database_url.redacted(), config.database_url.backend());
         let runtime = Runtime::start(config).await.map_err(|e| e.to_string())?;
-        println!("Mission Control {} listening on http://{address}", env!("CARGO_PKG_VERSION"));
-        println!("database: {database}");
+        say!("Mission Control {} listening on http://{address}", env!("CARGO_PKG_VERSION"));
+        say!("database: {database}");
         match &runtime.admin_token {
             AdminToken::Generated { token, file } => {
-                println!("admin token (first start, shown once; also written to {}):", file.display());
-                println!("  {token}");
+                say!("admin token (first start, shown once; also written to {}):", file.display());
+                say!("  {token}");
             }
-            AdminToken::FromEnvironment => println!("admin token: taken from MC_ADMIN_TOKEN"),
-            AdminToken::Existing { file } => println!(
+            AdminToken::FromEnvironment => say!("admin token: taken from MC_ADMIN_TOKEN"),
+            AdminToken::Existing { file } => say!(
                 "admin token: already set (first-start copy in {}; `mission-control token rotate-admin` makes a new one)",
                 file.display()
             ),
@@ -88,7 +96,7 @@ fn serve(settings: Settings) -> Result<(), String> {
         let server = api::server::build(runtime.handles(), listener, true).map_err(|e| e.to_string())?;
         let served = server.await.map_err(|e| format!("server failed: {e}"));
         runtime.stop().await;
-        println!("stopped");
+        say!("stopped");
         served
     })
 }
@@ -98,9 +106,9 @@ fn migrate(database: DatabaseSettings) -> Result<(), String> {
     let options = database.store_options()?;
     let applied = store::migrate(&url, &options).map_err(|e| format!("cannot migrate {}: {e}", url.redacted()))?;
     if applied.is_empty() {
-        println!("{}: schema is up to date", url.redacted());
+        say!("{}: schema is up to date", url.redacted());
     } else {
-        println!("{}: applied {}", url.redacted(), applied.join(", "));
+        say!("{}: applied {}", url.redacted(), applied.join(", "));
     }
     Ok(())
 }
@@ -115,9 +123,9 @@ fn rotate_admin(database: DatabaseSettings) -> Result<(), String> {
         let rotated = rotate_admin_token(&journal, &database.data_dir, SystemClock.now_ms()).await;
         journal.stop().await;
         let token = rotated.map_err(|e| e.to_string())?;
-        println!("new admin token (the old one no longer works; also written to {}):", database.data_dir.join("admin-token").display());
-        println!("  {token}");
-        println!("note: a server started with MC_ADMIN_TOKEN set replaces this token with that one at its next start");
+        say!("new admin token (the old one no longer works; also written to {}):", database.data_dir.join("admin-token").display());
+        say!("  {token}");
+        say!("note: a server started with MC_ADMIN_TOKEN set replaces this token with that one at its next start");
         Ok(())
     })
 }

@@ -51,21 +51,30 @@ pub struct Json<T>(pub T);
 pub struct OptionalJson<T>(pub T);
 
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            AppError::new(ErrorCode::InvalidJson, format!("malformed JSON: {inner}"))
-        } else if path == "." || path.is_empty() {
-            AppError::new(ErrorCode::ValidationFailed, format!("body: {inner}"))
-        } else {
-            AppError::validation(&path, inner)
-        }
-    })?;
-    de.end()
+    // Two steps: any syntax error is `invalid_json`; every shape error after that is `validation_failed` with the
+    // path of the field at fault.
+    let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| AppError::new(ErrorCode::InvalidJson, format!("malformed JSON: {e}")))?;
-    Ok(value)
+    if !value.is_object() {
+        // serde would accept an array as a struct, filling fields by position: refuse that explicitly.
+        return Err(AppError::new(ErrorCode::ValidationFailed, "body: must be a JSON object"));
+    }
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner().to_string();
+        if path != "." && !path.is_empty() {
+            return AppError::validation(&path, inner);
+        }
+        match missing_field(&inner) {
+            Some(field) => AppError::validation(field, "is required"),
+            None => AppError::new(ErrorCode::ValidationFailed, format!("body: {inner}")),
+        }
+    })
+}
+
+/// The field named by serde's "missing field `x`" message.
+fn missing_field(message: &str) -> Option<&str> {
+    message.strip_prefix("missing field `")?.split('`').next()
 }
 
 fn read_body(req: &HttpRequest, payload: &mut Payload) -> LocalBoxFuture<'static, Result<web::Bytes, AppError>> {
@@ -132,9 +141,19 @@ mod tests {
         let err = parse::<TaskDraft>(br#"{"title": 5}"#).err().unwrap();
         assert!(err.message.starts_with("title"), "{}", err.message);
         let err = parse::<TaskDraft>(br#"{"description": "x"}"#).err().unwrap();
-        assert!(err.message.contains("title"), "{}", err.message);
+        assert!(err.message.starts_with("title"), "{}", err.message);
+        assert_eq!(err.details, Some(serde_json::json!({"field": "title"})));
+        let err = parse::<TaskDraft>(br#"{"title": "x", "priority": 1}"#).err().unwrap();
+        assert_eq!(err.code, ErrorCode::ValidationFailed);
+        assert!(err.message.starts_with("priority"), "{}", err.message);
         let err = parse::<TaskDraft>(br#"{"title": "x", "bogus": 1}"#).err().unwrap();
         assert!(err.message.contains("bogus"), "{}", err.message);
+    }
+
+    #[test]
+    fn arrays_are_not_objects() {
+        let err = parse::<TaskDraft>(br#"["x"]"#).err().unwrap();
+        assert_eq!(err.code, ErrorCode::ValidationFailed);
     }
 
     #[test]

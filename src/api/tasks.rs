@@ -7,7 +7,7 @@ use crate::actors::task_board::messages::{self as board, TaskDetail};
 use crate::domain::query::{Page, TaskQuery};
 use crate::domain::task::{CompletionOutcome, TaskDraft, TaskPatch};
 use crate::domain::{Priority, Task, TaskStatus};
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::runtime::Handles;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
@@ -38,8 +38,10 @@ pub struct TransitionBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AssignBody {
-    /// Agent id or name; `null` unassigns.
-    agent_id: Option<String>,
+    /// Agent id or name; `null` unassigns. Required, so that a forgotten field never unassigns by accident.
+    #[serde(default, deserialize_with = "crate::domain::agent::nullable")]
+    #[schema(value_type = Option<String>)]
+    agent_id: Option<Option<String>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -134,7 +136,10 @@ pub async fn assign(
     id: web::Path<String>,
     Json(body): Json<AssignBody>,
 ) -> AppResult<HttpResponse> {
-    let task = send(&handles.board, board::Assign { id: id.into_inner(), agent: body.agent_id, by }).await?;
+    let agent = body
+        .agent_id
+        .ok_or_else(|| AppError::validation("agentId", "is required (null unassigns)"))?;
+    let task = send(&handles.board, board::Assign { id: id.into_inner(), agent, by }).await?;
     Ok(HttpResponse::Ok().json(task))
 }
 

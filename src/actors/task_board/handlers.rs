@@ -55,7 +55,7 @@ impl TaskBoard {
     }
 
     /// Plans a status move with its activity and, when the task finishes, the unblocking of its dependents.
-    fn plan_move(&self, plan: &mut Plan, task: &Task, to: TaskStatus, kind: ActivityKind, message: String, by: &Principal, now: i64) -> Task {
+    fn plan_move(&self, plan: &mut Plan, task: &Task, to: TaskStatus, (kind, message): (ActivityKind, String), by: &Principal, now: i64) -> Task {
         let next = rules::moved(task, to, now);
         plan.record(
             activity(kind, by, &next, message, now).change(
@@ -255,7 +255,7 @@ impl Handler<Transition> for TaskBoard {
                 message.push_str(&note);
             }
             let mut plan = Plan::default();
-            let next = self.plan_move(&mut plan, task, msg.to, ActivityKind::TaskStatusChanged, message, &msg.by, now);
+            let next = self.plan_move(&mut plan, task, msg.to, (ActivityKind::TaskStatusChanged, message), &msg.by, now);
             Ok::<_, AppError>((plan, next))
         })();
         match planned {
@@ -359,7 +359,7 @@ impl Handler<Claim> for TaskBoard {
                     })?;
                 let mut plan = Plan::default();
                 let message = format!("{} claimed '{}'", agent.name, task.title);
-                let next = board.plan_move(&mut plan, task, TaskStatus::InProgress, ActivityKind::TaskClaimed, message, &by, now);
+                let next = board.plan_move(&mut plan, task, TaskStatus::InProgress, (ActivityKind::TaskClaimed, message), &by, now);
                 Ok((plan, next))
             })();
             match planned {
@@ -401,7 +401,7 @@ impl Handler<Complete> for TaskBoard {
             }
             let mut plan = Plan::default();
             let message = format!("'{}' completed as {}", task.title, to);
-            let next = self.plan_move(&mut plan, &with_notes, to, ActivityKind::TaskCompleted, message, &msg.by, now);
+            let next = self.plan_move(&mut plan, &with_notes, to, (ActivityKind::TaskCompleted, message), &msg.by, now);
             Ok((plan, next))
         })();
         match planned {
@@ -482,7 +482,7 @@ impl Handler<AddDependency> for TaskBoard {
             plan.record(record);
             if !blocker_done && task.status != TaskStatus::Blocked {
                 let message = format!("'{}' is blocked until {} is done", task.title, msg.blocker_id);
-                self.plan_move(&mut plan, task, TaskStatus::Blocked, ActivityKind::TaskStatusChanged, message, &msg.by, now);
+                self.plan_move(&mut plan, task, TaskStatus::Blocked, (ActivityKind::TaskStatusChanged, message), &msg.by, now);
             }
             Ok(Some(plan))
         })();
