@@ -39,7 +39,10 @@ fn durable_create(c: &mut Criterion) {
             system.block_on(async {
                 let start = Instant::now();
                 for n in 0..iters {
-                    let msg = CreateTask { draft: draft(n), by: Principal::Admin };
+                    let msg = CreateTask {
+                        draft: draft(n),
+                        by: Principal::Admin,
+                    };
                     handles.board.send(msg).await.expect("mailbox").expect("created");
                 }
                 start.elapsed()
@@ -54,7 +57,10 @@ fn durable_create(c: &mut Criterion) {
                 while sent < iters {
                     let wave = in_flight.min(iters - sent);
                     let sends = (0..wave).map(|n| {
-                        handles.board.send(CreateTask { draft: draft(sent + n), by: Principal::Admin })
+                        handles.board.send(CreateTask {
+                            draft: draft(sent + n),
+                            by: Principal::Admin,
+                        })
                     });
                     for reply in join_all(sends).await {
                         reply.expect("mailbox").expect("created");

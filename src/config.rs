@@ -115,11 +115,7 @@ impl Config {
             .parse::<SocketAddr>()
             .map_err(|e| problems.push(format!("MC_BIND '{}': {e}", settings.bind)))
             .ok();
-        let store = settings
-            .database
-            .store_options()
-            .map_err(|e| problems.push(e))
-            .ok();
+        let store = settings.database.store_options().map_err(|e| problems.push(e)).ok();
         let database_url = DatabaseUrl::parse(&settings.database.database_url)
             .map_err(|e| problems.push(format!("MC_DATABASE_URL: {e}")))
             .ok();
@@ -213,7 +209,10 @@ mod tests {
         let cli = Cli::try_parse_from(["mc"]).unwrap();
         let config = Config::from_settings(cli.settings).unwrap();
         assert_eq!(config.bind.to_string(), "127.0.0.1:7070");
-        assert_eq!(config.database_url, DatabaseUrl::Sqlite("./data/mission-control.db".into()));
+        assert_eq!(
+            config.database_url,
+            DatabaseUrl::Sqlite("./data/mission-control.db".into())
+        );
         assert_eq!(config.heartbeat_timeout, Duration::from_secs(300));
         assert_eq!(config.tick, Some(Duration::from_secs(30)));
         assert_eq!(config.body_limit, 1_048_576);

@@ -59,8 +59,14 @@ impl ErrorCode {
             Forbidden | AgentSuspended => 403,
             AgentNotFound | TaskNotFound | DependencyNotFound | RouteNotFound | NoTaskAvailable => 404,
             MethodNotAllowed => 405,
-            AgentUnavailable | InvalidTransition | DuplicateName | DependencyCycle | AgentHasOpenTasks | TaskFinished
-            | BlockedByDependencies | TaskUnassigned => 409,
+            AgentUnavailable
+            | InvalidTransition
+            | DuplicateName
+            | DependencyCycle
+            | AgentHasOpenTasks
+            | TaskFinished
+            | BlockedByDependencies
+            | TaskUnassigned => 409,
             PayloadTooLarge => 413,
             RateLimited => 429,
             Internal => 500,
@@ -132,7 +138,10 @@ impl AppError {
     /// An actor could not be reached (it stopped or its mailbox is closed).
     pub fn mailbox(cause: impl fmt::Display) -> Self {
         log::error!("actor mailbox failure: {cause}");
-        Self::new(ErrorCode::StoreUnavailable, "the runtime is shutting down or overloaded; retry later")
+        Self::new(
+            ErrorCode::StoreUnavailable,
+            "the runtime is shutting down or overloaded; retry later",
+        )
     }
 
     pub fn internal(cause: impl fmt::Display) -> Self {
@@ -178,11 +187,10 @@ impl From<crate::domain::RuleViolation> for AppError {
             )
             .with_details(serde_json::json!({ "blockedBy": blocked_by })),
             V::SelfDependency => AppError::new(ErrorCode::DependencyCycle, "a task cannot block itself"),
-            V::DependencyCycle { path } => AppError::new(
-                ErrorCode::DependencyCycle,
-                "this dependency would create a cycle",
-            )
-            .with_details(serde_json::json!({ "cycle": path })),
+            V::DependencyCycle { path } => {
+                AppError::new(ErrorCode::DependencyCycle, "this dependency would create a cycle")
+                    .with_details(serde_json::json!({ "cycle": path }))
+            }
         }
     }
 }

@@ -17,7 +17,11 @@ macro_rules! say {
 }
 
 #[derive(Parser)]
-#[command(name = "mission-control", version, about = "An actor-model runtime for teams of AI agents")]
+#[command(
+    name = "mission-control",
+    version,
+    about = "An actor-model runtime for teams of AI agents"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -123,7 +127,10 @@ fn rotate_admin(database: DatabaseSettings) -> Result<(), String> {
         let rotated = rotate_admin_token(&journal, &database.data_dir, SystemClock.now_ms()).await;
         journal.stop().await;
         let token = rotated.map_err(|e| e.to_string())?;
-        say!("new admin token (the old one no longer works; also written to {}):", database.data_dir.join("admin-token").display());
+        say!(
+            "new admin token (the old one no longer works; also written to {}):",
+            database.data_dir.join("admin-token").display()
+        );
         say!("  {token}");
         say!("note: a server started with MC_ADMIN_TOKEN set replaces this token with that one at its next start");
         Ok(())

@@ -192,7 +192,11 @@ async fn settle_admin_token(config: &Config, store: &Store, journal: &Journal) -
     let now = config.clock.now_ms();
     if let Some(token) = &config.admin_token {
         if !stored.iter().any(|hash| token::verify_token(token.expose(), hash)) {
-            let ops = admin_token_ops(token::hash_token(token.expose()), "admin token set from MC_ADMIN_TOKEN", now);
+            let ops = admin_token_ops(
+                token::hash_token(token.expose()),
+                "admin token set from MC_ADMIN_TOKEN",
+                now,
+            );
             journal.commit(ops).await.map_err(store_error)?;
         }
         return Ok(AdminToken::FromEnvironment);
@@ -205,7 +209,13 @@ async fn settle_admin_token(config: &Config, store: &Store, journal: &Journal) -
 }
 
 fn admin_token_ops(hash: String, message: &str, now: i64) -> Vec<WriteOp> {
-    let activity = Activity::new(new_id(), ActivityKind::AdminTokenRotated, &Principal::System, message, now);
+    let activity = Activity::new(
+        new_id(),
+        ActivityKind::AdminTokenRotated,
+        &Principal::System,
+        message,
+        now,
+    );
     vec![WriteOp::admin_token(new_id(), hash, now), WriteOp::activity(&activity)]
 }
 

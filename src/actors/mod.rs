@@ -42,7 +42,11 @@ impl Deps {
 }
 
 /// Commits `ops`, then runs `apply` on the actor's state; the actor's mailbox waits for both.
-pub(crate) fn persist_then<A, T, F>(journal: &Journal, ops: Vec<WriteOp>, apply: F) -> ResponseActFuture<A, AppResult<T>>
+pub(crate) fn persist_then<A, T, F>(
+    journal: &Journal,
+    ops: Vec<WriteOp>,
+    apply: F,
+) -> ResponseActFuture<A, AppResult<T>>
 where
     A: Actor,
     T: 'static,
@@ -62,6 +66,8 @@ pub(crate) fn reply_now<A: Actor, T: 'static>(value: AppResult<T>) -> ResponseAc
     Box::pin(fut::ready(value))
 }
 
-pub(crate) fn atomic<A: Actor, T: 'static>(future: ResponseActFuture<A, AppResult<T>>) -> AtomicResponse<A, AppResult<T>> {
+pub(crate) fn atomic<A: Actor, T: 'static>(
+    future: ResponseActFuture<A, AppResult<T>>,
+) -> AtomicResponse<A, AppResult<T>> {
     AtomicResponse::new(future)
 }

@@ -26,7 +26,11 @@ pub struct ActivityParams {
 
 #[utoipa::path(get, path = "/api/activity", tag = "activity", params(ActivityParams),
     responses((status = 200, body = Page<Activity>)), security(("bearer" = [])))]
-pub async fn list(handles: web::Data<Handles>, _: Caller, params: web::Query<ActivityParams>) -> AppResult<HttpResponse> {
+pub async fn list(
+    handles: web::Data<Handles>,
+    _: Caller,
+    params: web::Query<ActivityParams>,
+) -> AppResult<HttpResponse> {
     let p = params.into_inner();
     let query = ActivityQuery {
         agent_id: p.agent_id,

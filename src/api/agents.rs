@@ -44,14 +44,22 @@ pub struct HeartbeatBody {
 #[utoipa::path(post, path = "/api/agents", tag = "agents", request_body = AgentDraft,
     responses((status = 201, description = "Registered; the token is shown only now", body = AgentWithToken)),
     security(("bearer" = [])))]
-pub async fn register(handles: web::Data<Handles>, Caller(by): Caller, Json(draft): Json<AgentDraft>) -> AppResult<HttpResponse> {
+pub async fn register(
+    handles: web::Data<Handles>,
+    Caller(by): Caller,
+    Json(draft): Json<AgentDraft>,
+) -> AppResult<HttpResponse> {
     let registered = send(&handles.directory, dir::Register { draft, by }).await?;
     Ok(HttpResponse::Created().json(registered))
 }
 
 #[utoipa::path(get, path = "/api/agents", tag = "agents", params(ListAgentsParams),
     responses((status = 200, body = Page<Agent>)), security(("bearer" = [])))]
-pub async fn list(handles: web::Data<Handles>, _: Caller, params: web::Query<ListAgentsParams>) -> AppResult<HttpResponse> {
+pub async fn list(
+    handles: web::Data<Handles>,
+    _: Caller,
+    params: web::Query<ListAgentsParams>,
+) -> AppResult<HttpResponse> {
     let params = params.into_inner();
     let page = page_request(params.limit, params.cursor)?;
     let filter = AgentFilter {
@@ -78,7 +86,15 @@ pub async fn update(
     id: web::Path<String>,
     Json(patch): Json<AgentPatch>,
 ) -> AppResult<HttpResponse> {
-    let agent = send(&handles.directory, dir::Update { key: id.into_inner(), patch, by }).await?;
+    let agent = send(
+        &handles.directory,
+        dir::Update {
+            key: id.into_inner(),
+            patch,
+            by,
+        },
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(agent))
 }
 
@@ -91,15 +107,34 @@ pub async fn delete(
     id: web::Path<String>,
     params: web::Query<DeleteAgentParams>,
 ) -> AppResult<HttpResponse> {
-    let deleted = send(&handles.directory, dir::Delete { key: id.into_inner(), force: params.force, by }).await?;
+    let deleted = send(
+        &handles.directory,
+        dir::Delete {
+            key: id.into_inner(),
+            force: params.force,
+            by,
+        },
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(deleted))
 }
 
 #[utoipa::path(post, path = "/api/agents/{id}/token/rotate", tag = "agents", params(("id" = String, Path, description = "Agent id or name")),
     responses((status = 200, description = "The new token; the old one stops working at once", body = AgentWithToken)),
     security(("bearer" = [])))]
-pub async fn rotate_token(handles: web::Data<Handles>, Caller(by): Caller, id: web::Path<String>) -> AppResult<HttpResponse> {
-    let rotated = send(&handles.directory, dir::RotateToken { key: id.into_inner(), by }).await?;
+pub async fn rotate_token(
+    handles: web::Data<Handles>,
+    Caller(by): Caller,
+    id: web::Path<String>,
+) -> AppResult<HttpResponse> {
+    let rotated = send(
+        &handles.directory,
+        dir::RotateToken {
+            key: id.into_inner(),
+            by,
+        },
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(rotated))
 }
 

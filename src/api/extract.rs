@@ -30,7 +30,10 @@ impl FromRequest for Caller {
         let handles = req.app_data::<web::Data<Handles>>().cloned();
         Box::pin(async move {
             let token = token.ok_or_else(|| {
-                AppError::new(ErrorCode::Unauthorized, "missing bearer token (Authorization: Bearer <token>)")
+                AppError::new(
+                    ErrorCode::Unauthorized,
+                    "missing bearer token (Authorization: Bearer <token>)",
+                )
             })?;
             let handles = handles.ok_or_else(|| AppError::internal("runtime handles are not registered"))?;
             let principal = handles
@@ -57,7 +60,10 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
         .map_err(|e| AppError::new(ErrorCode::InvalidJson, format!("malformed JSON: {e}")))?;
     if !value.is_object() {
         // serde would accept an array as a struct, filling fields by position: refuse that explicitly.
-        return Err(AppError::new(ErrorCode::ValidationFailed, "body: must be a JSON object"));
+        return Err(AppError::new(
+            ErrorCode::ValidationFailed,
+            "body: must be a JSON object",
+        ));
     }
     serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
@@ -82,9 +88,10 @@ fn read_body(req: &HttpRequest, payload: &mut Payload) -> LocalBoxFuture<'static
     let bytes = web::Bytes::from_request(req, payload);
     Box::pin(async move {
         bytes.await.map_err(|e| match e.as_error::<PayloadError>() {
-            Some(PayloadError::Overflow) => {
-                AppError::new(ErrorCode::PayloadTooLarge, "request body is larger than the configured limit")
-            }
+            Some(PayloadError::Overflow) => AppError::new(
+                ErrorCode::PayloadTooLarge,
+                "request body is larger than the configured limit",
+            ),
             _ => AppError::new(ErrorCode::InvalidJson, format!("cannot read body: {e}")),
         })
     })
@@ -135,7 +142,9 @@ mod tests {
 
     #[test]
     fn shape_errors_name_the_field() {
-        let err = parse::<TaskDraft>(br#"{"title": "x", "priority": "P9"}"#).err().unwrap();
+        let err = parse::<TaskDraft>(br#"{"title": "x", "priority": "P9"}"#)
+            .err()
+            .unwrap();
         assert_eq!(err.code, ErrorCode::ValidationFailed);
         assert!(err.message.starts_with("priority"), "{}", err.message);
         let err = parse::<TaskDraft>(br#"{"title": 5}"#).err().unwrap();

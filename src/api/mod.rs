@@ -42,7 +42,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/tasks/{id}/complete", web::post().to(tasks::complete))
                 .route("/tasks/{id}/fail", web::post().to(tasks::fail))
                 .route("/tasks/{id}/dependencies", web::post().to(tasks::add_dependency))
-                .route("/tasks/{id}/dependencies/{blocker_id}", web::delete().to(tasks::remove_dependency))
+                .route(
+                    "/tasks/{id}/dependencies/{blocker_id}",
+                    web::delete().to(tasks::remove_dependency),
+                )
                 .route("/activity", web::get().to(activity::list)),
         )
         .default_service(web::to(errors::route_not_found));
@@ -62,7 +65,10 @@ where
 fn page_request(limit: Option<i64>, cursor: Option<String>) -> AppResult<PageRequest> {
     let limit = limit.unwrap_or(DEFAULT_PAGE_SIZE);
     if !(1..=MAX_PAGE_SIZE).contains(&limit) {
-        return Err(AppError::validation("limit", format!("must be between 1 and {MAX_PAGE_SIZE}")));
+        return Err(AppError::validation(
+            "limit",
+            format!("must be between 1 and {MAX_PAGE_SIZE}"),
+        ));
     }
     Ok(PageRequest {
         cursor: cursor.filter(|c| !c.is_empty()),

@@ -73,14 +73,22 @@ pub struct EmptyBody {}
 
 #[utoipa::path(post, path = "/api/tasks", tag = "tasks", request_body = TaskDraft,
     responses((status = 201, body = Task)), security(("bearer" = [])))]
-pub async fn create(handles: web::Data<Handles>, Caller(by): Caller, Json(draft): Json<TaskDraft>) -> AppResult<HttpResponse> {
+pub async fn create(
+    handles: web::Data<Handles>,
+    Caller(by): Caller,
+    Json(draft): Json<TaskDraft>,
+) -> AppResult<HttpResponse> {
     let task = send(&handles.board, board::CreateTask { draft, by }).await?;
     Ok(HttpResponse::Created().json(task))
 }
 
 #[utoipa::path(get, path = "/api/tasks", tag = "tasks", params(ListTasksParams),
     responses((status = 200, description = "Newest first", body = Page<Task>)), security(("bearer" = [])))]
-pub async fn list(handles: web::Data<Handles>, _: Caller, params: web::Query<ListTasksParams>) -> AppResult<HttpResponse> {
+pub async fn list(
+    handles: web::Data<Handles>,
+    _: Caller,
+    params: web::Query<ListTasksParams>,
+) -> AppResult<HttpResponse> {
     let p = params.into_inner();
     let query = TaskQuery {
         status: p.status,
@@ -111,7 +119,15 @@ pub async fn update(
     id: web::Path<String>,
     Json(patch): Json<TaskPatch>,
 ) -> AppResult<HttpResponse> {
-    let task = send(&handles.board, board::UpdateTask { id: id.into_inner(), patch, by }).await?;
+    let task = send(
+        &handles.board,
+        board::UpdateTask {
+            id: id.into_inner(),
+            patch,
+            by,
+        },
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(task))
 }
 
@@ -124,7 +140,16 @@ pub async fn transition(
     id: web::Path<String>,
     Json(body): Json<TransitionBody>,
 ) -> AppResult<HttpResponse> {
-    let task = send(&handles.board, board::Transition { id: id.into_inner(), to: body.to, note: body.note, by }).await?;
+    let task = send(
+        &handles.board,
+        board::Transition {
+            id: id.into_inner(),
+            to: body.to,
+            note: body.note,
+            by,
+        },
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(task))
 }
 
@@ -139,7 +164,15 @@ pub async fn assign(
     let agent = body
         .agent_id
         .ok_or_else(|| AppError::validation("agentId", "is required (null unassigns)"))?;
-    let task = send(&handles.board, board::Assign { id: id.into_inner(), agent, by }).await?;
+    let task = send(
+        &handles.board,
+        board::Assign {
+            id: id.into_inner(),
+            agent,
+            by,
+        },
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(task))
 }
 
@@ -153,7 +186,14 @@ pub async fn claim(
     agent: web::Path<String>,
     _body: OptionalJson<EmptyBody>,
 ) -> AppResult<HttpResponse> {
-    let task = send(&handles.board, board::Claim { agent: agent.into_inner(), by }).await?;
+    let task = send(
+        &handles.board,
+        board::Claim {
+            agent: agent.into_inner(),
+            by,
+        },
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(task))
 }
 
@@ -211,7 +251,12 @@ pub async fn add_dependency(
         by,
     };
     let (detail, created) = send(&handles.board, msg).await?;
-    Ok(if created { HttpResponse::Created() } else { HttpResponse::Ok() }.json(detail))
+    Ok(if created {
+        HttpResponse::Created()
+    } else {
+        HttpResponse::Ok()
+    }
+    .json(detail))
 }
 
 #[utoipa::path(delete, path = "/api/tasks/{id}/dependencies/{blocker_id}", tag = "tasks",
@@ -230,6 +275,13 @@ pub async fn remove_dependency(
 #[utoipa::path(delete, path = "/api/tasks/{id}", tag = "tasks", params(("id" = String, Path)),
     responses((status = 200, description = "The deleted task", body = Task)), security(("bearer" = [])))]
 pub async fn delete(handles: web::Data<Handles>, Caller(by): Caller, id: web::Path<String>) -> AppResult<HttpResponse> {
-    let task = send(&handles.board, board::DeleteTask { id: id.into_inner(), by }).await?;
+    let task = send(
+        &handles.board,
+        board::DeleteTask {
+            id: id.into_inner(),
+            by,
+        },
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(task))
 }

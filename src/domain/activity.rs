@@ -115,8 +115,14 @@ mod tests {
 
     #[test]
     fn activity_records_the_actor() {
-        let act = Activity::new("1".into(), ActivityKind::TaskCreated, &Principal::Agent("a1".into()), "x", 5)
-            .task("t1");
+        let act = Activity::new(
+            "1".into(),
+            ActivityKind::TaskCreated,
+            &Principal::Agent("a1".into()),
+            "x",
+            5,
+        )
+        .task("t1");
         assert_eq!(act.actor_kind, "agent");
         assert_eq!(act.actor_id.as_deref(), Some("a1"));
         assert_eq!(act.task_id.as_deref(), Some("t1"));

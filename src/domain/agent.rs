@@ -156,7 +156,10 @@ fn check_role(role: &str) -> Result<String, RuleViolation> {
 
 fn check_limits(max_concurrent: i32, max_minutes: i32) -> Result<(), RuleViolation> {
     if !(1..=100).contains(&max_concurrent) {
-        return Err(RuleViolation::invalid("maxConcurrentTasks", "must be between 1 and 100"));
+        return Err(RuleViolation::invalid(
+            "maxConcurrentTasks",
+            "must be between 1 and 100",
+        ));
     }
     if !(1..=1440).contains(&max_minutes) {
         return Err(RuleViolation::invalid("maxMinutesPerDay", "must be between 1 and 1440"));
@@ -166,7 +169,10 @@ fn check_limits(max_concurrent: i32, max_minutes: i32) -> Result<(), RuleViolati
 
 fn check_constraints(constraints: &AgentConstraints) -> Result<(), RuleViolation> {
     if constraints.max_memory_mb < 0 {
-        return Err(RuleViolation::invalid("constraints.maxMemoryMb", "must not be negative"));
+        return Err(RuleViolation::invalid(
+            "constraints.maxMemoryMb",
+            "must not be negative",
+        ));
     }
     Ok(())
 }

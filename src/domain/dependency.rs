@@ -64,7 +64,10 @@ mod tests {
 
     #[test]
     fn self_dependency_is_refused() {
-        assert_eq!(check_new_edge(&BlockedBy::new(), "a", "a"), Err(RuleViolation::SelfDependency));
+        assert_eq!(
+            check_new_edge(&BlockedBy::new(), "a", "a"),
+            Err(RuleViolation::SelfDependency)
+        );
     }
 
     #[test]

@@ -8,8 +8,8 @@ pub mod dependency;
 pub mod principal;
 pub mod query;
 pub mod task;
-pub mod token;
 mod text_enum;
+pub mod token;
 
 pub use activity::{Activity, ActivityKind};
 pub use agent::{Agent, AgentConstraints, AgentKind, AgentLevel, AgentStatus};
@@ -19,14 +19,27 @@ pub use task::{Priority, SlaTier, Task, TaskFailure, TaskRequirements, TaskStatu
 /// A rule said no. The API layer turns each case into its stable error code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RuleViolation {
-    Invalid { field: &'static str, problem: String },
-    InvalidTransition { from: TaskStatus, to: TaskStatus, allowed: Vec<TaskStatus> },
+    Invalid {
+        field: &'static str,
+        problem: String,
+    },
+    InvalidTransition {
+        from: TaskStatus,
+        to: TaskStatus,
+        allowed: Vec<TaskStatus>,
+    },
     /// Work cannot start or be reviewed without an assignee.
-    Unassigned { to: TaskStatus },
+    Unassigned {
+        to: TaskStatus,
+    },
     /// The task cannot leave `blocked` while these blockers are unfinished.
-    OpenBlockers { blocked_by: Vec<String> },
+    OpenBlockers {
+        blocked_by: Vec<String>,
+    },
     SelfDependency,
-    DependencyCycle { path: Vec<String> },
+    DependencyCycle {
+        path: Vec<String>,
+    },
 }
 
 impl RuleViolation {

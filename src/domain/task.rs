@@ -228,7 +228,10 @@ fn check_slo_ms(value: Option<i64>) -> Result<Option<i64>, RuleViolation> {
 
 fn check_requirements(req: TaskRequirements) -> Result<TaskRequirements, RuleViolation> {
     if req.min_memory_mb.is_some_and(|m| m < 0) {
-        return Err(RuleViolation::invalid("requirements.minMemoryMb", "must not be negative"));
+        return Err(RuleViolation::invalid(
+            "requirements.minMemoryMb",
+            "must not be negative",
+        ));
     }
     Ok(TaskRequirements {
         capabilities: check_labels("requirements.capabilities", &req.capabilities)?,
@@ -404,7 +407,15 @@ mod tests {
 
     #[test]
     fn refused_transitions_name_the_allowed_targets() {
-        for (from, to) in [(Backlog, Done), (Ready, Review), (Done, Ready), (Cancelled, Backlog), (Blocked, InProgress), (Review, Cancelled), (InProgress, Backlog)] {
+        for (from, to) in [
+            (Backlog, Done),
+            (Ready, Review),
+            (Done, Ready),
+            (Cancelled, Backlog),
+            (Blocked, InProgress),
+            (Review, Cancelled),
+            (InProgress, Backlog),
+        ] {
             match check_transition(from, to) {
                 Err(RuleViolation::InvalidTransition { allowed, .. }) => assert_eq!(allowed, from.allowed_targets()),
                 other => panic!("{from} -> {to} gave {other:?}"),
@@ -451,7 +462,8 @@ mod tests {
     fn creation_validates_lengths_and_status() {
         let long: TaskDraft = serde_json::from_value(serde_json::json!({"title": "x".repeat(201)})).unwrap();
         assert!(create(long, "t".into(), "admin".into(), 0).is_err());
-        let long: TaskDraft = serde_json::from_value(serde_json::json!({"title": "ok", "description": "d".repeat(10_001)})).unwrap();
+        let long: TaskDraft =
+            serde_json::from_value(serde_json::json!({"title": "ok", "description": "d".repeat(10_001)})).unwrap();
         assert!(create(long, "t".into(), "admin".into(), 0).is_err());
         let started: TaskDraft = serde_json::from_value(serde_json::json!({"title": "ok", "status": "done"})).unwrap();
         assert!(create(started, "t".into(), "admin".into(), 0).is_err());

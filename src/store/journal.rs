@@ -20,17 +20,27 @@ use tokio::sync::{mpsc, oneshot};
 pub enum WriteOp {
     InsertAgent(AgentRow),
     UpdateAgent(AgentRow),
-    DeleteAgent { id: String },
+    DeleteAgent {
+        id: String,
+    },
     InsertToken(TokenRow),
     /// Replaces an agent's token hash (rotation).
-    SetAgentToken { agent_id: String, token_hash: String },
+    SetAgentToken {
+        agent_id: String,
+        token_hash: String,
+    },
     /// Removes every admin token and stores this one.
     ReplaceAdminToken(TokenRow),
     InsertTask(TaskRow),
     UpdateTask(TaskRow),
-    DeleteTask { id: String },
+    DeleteTask {
+        id: String,
+    },
     InsertDependency(DependencyRow),
-    DeleteDependency { task_id: String, blocker_id: String },
+    DeleteDependency {
+        task_id: String,
+        blocker_id: String,
+    },
     InsertActivity(ActivityRow),
 }
 
@@ -97,7 +107,10 @@ impl WriteOp {
                 let n = diesel::delete(agents::table.find(id)).execute(conn)?;
                 expect_one(n, "agent delete")
             }
-            WriteOp::InsertToken(row) => diesel::insert_into(api_tokens::table).values(row).execute(conn).map(drop),
+            WriteOp::InsertToken(row) => diesel::insert_into(api_tokens::table)
+                .values(row)
+                .execute(conn)
+                .map(drop),
             WriteOp::SetAgentToken { agent_id, token_hash } => {
                 let n = diesel::update(api_tokens::table.filter(api_tokens::agent_id.eq(agent_id)))
                     .set(api_tokens::token_hash.eq(token_hash))
@@ -106,7 +119,10 @@ impl WriteOp {
             }
             WriteOp::ReplaceAdminToken(row) => {
                 diesel::delete(api_tokens::table.filter(api_tokens::kind.eq("admin"))).execute(conn)?;
-                diesel::insert_into(api_tokens::table).values(row).execute(conn).map(drop)
+                diesel::insert_into(api_tokens::table)
+                    .values(row)
+                    .execute(conn)
+                    .map(drop)
             }
             WriteOp::InsertTask(row) => diesel::insert_into(tasks::table).values(row).execute(conn).map(drop),
             WriteOp::UpdateTask(row) => {
@@ -115,8 +131,11 @@ impl WriteOp {
             }
             WriteOp::DeleteTask { id } => {
                 diesel::delete(
-                    task_dependencies::table
-                        .filter(task_dependencies::task_id.eq(id).or(task_dependencies::blocker_id.eq(id))),
+                    task_dependencies::table.filter(
+                        task_dependencies::task_id
+                            .eq(id)
+                            .or(task_dependencies::blocker_id.eq(id)),
+                    ),
                 )
                 .execute(conn)?;
                 diesel::update(tasks::table.filter(tasks::parent_id.eq(id)))
@@ -125,16 +144,18 @@ impl WriteOp {
                 let n = diesel::delete(tasks::table.find(id)).execute(conn)?;
                 expect_one(n, "task delete")
             }
-            WriteOp::InsertDependency(row) => {
-                diesel::insert_into(task_dependencies::table).values(row).execute(conn).map(drop)
-            }
+            WriteOp::InsertDependency(row) => diesel::insert_into(task_dependencies::table)
+                .values(row)
+                .execute(conn)
+                .map(drop),
             WriteOp::DeleteDependency { task_id, blocker_id } => {
                 let n = diesel::delete(task_dependencies::table.find((task_id, blocker_id))).execute(conn)?;
                 expect_one(n, "dependency delete")
             }
-            WriteOp::InsertActivity(row) => {
-                diesel::insert_into(activities::table).values(row).execute(conn).map(drop)
-            }
+            WriteOp::InsertActivity(row) => diesel::insert_into(activities::table)
+                .values(row)
+                .execute(conn)
+                .map(drop),
         }
     }
 }
@@ -351,9 +372,14 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = open_store(&dir);
         let journal = Journal::start(store.writer_connection().expect("writer")).expect("journal");
-        journal.commit(vec![WriteOp::insert_task(&sample_task("a", "kept"))]).await.expect("commit");
+        journal
+            .commit(vec![WriteOp::insert_task(&sample_task("a", "kept"))])
+            .await
+            .expect("commit");
         journal.stop().await;
-        let refused = journal.commit(vec![WriteOp::insert_task(&sample_task("b", "late"))]).await;
+        let refused = journal
+            .commit(vec![WriteOp::insert_task(&sample_task("b", "late"))])
+            .await;
         assert!(matches!(refused, Err(StoreError::Closed)), "{refused:?}");
         let kept = store.read(|conn| queries::task_by_id(conn, "a")).await.expect("read");
         assert!(kept.is_some());

@@ -144,9 +144,10 @@ impl Connector {
                 .map(AnyConnection::Postgresql)
                 .map_err(|e| StoreError::Connection(e.to_string().trim().to_string())),
             DatabaseUrl::Sqlite(path) => {
-                let path = path.to_str().ok_or_else(|| StoreError::Connection("the SQLite path is not UTF-8".into()))?;
-                let mut conn =
-                    SqliteConnection::establish(path).map_err(|e| StoreError::Connection(e.to_string()))?;
+                let path = path
+                    .to_str()
+                    .ok_or_else(|| StoreError::Connection("the SQLite path is not UTF-8".into()))?;
+                let mut conn = SqliteConnection::establish(path).map_err(|e| StoreError::Connection(e.to_string()))?;
                 let synchronous = match self.sqlite_sync {
                     SqliteSync::Normal => "NORMAL",
                     SqliteSync::Full => "FULL",
@@ -171,7 +172,10 @@ impl ManageConnection for Connector {
     }
 
     fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), StoreError> {
-        diesel::sql_query("SELECT 1").execute(conn).map(|_| ()).map_err(StoreError::from)
+        diesel::sql_query("SELECT 1")
+            .execute(conn)
+            .map(|_| ())
+            .map_err(StoreError::from)
     }
 
     fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
@@ -188,7 +192,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("url", &self.connector.url.redacted()).finish()
+        f.debug_struct("Store")
+            .field("url", &self.connector.url.redacted())
+            .finish()
     }
 }
 
@@ -286,8 +292,14 @@ mod tests {
             DatabaseUrl::parse("postgres://u:p@h/db").unwrap(),
             DatabaseUrl::Postgres("postgres://u:p@h/db".into())
         );
-        assert_eq!(DatabaseUrl::parse("sqlite://a/b.db").unwrap(), DatabaseUrl::Sqlite("a/b.db".into()));
-        assert_eq!(DatabaseUrl::parse("./data/x.db").unwrap(), DatabaseUrl::Sqlite("./data/x.db".into()));
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://a/b.db").unwrap(),
+            DatabaseUrl::Sqlite("a/b.db".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("./data/x.db").unwrap(),
+            DatabaseUrl::Sqlite("./data/x.db".into())
+        );
         assert!(DatabaseUrl::parse(":memory:").is_err());
         assert!(DatabaseUrl::parse("").is_err());
     }
@@ -311,6 +323,9 @@ mod tests {
             names
         };
         let root = env!("CARGO_MANIFEST_DIR");
-        assert_eq!(list(&format!("{root}/migrations/sqlite")), list(&format!("{root}/migrations/postgres")));
+        assert_eq!(
+            list(&format!("{root}/migrations/sqlite")),
+            list(&format!("{root}/migrations/postgres"))
+        );
     }
 }

@@ -9,7 +9,10 @@ use crate::domain::{Activity, Agent, Task, TaskStatus};
 use diesel::prelude::*;
 
 pub fn all_agents(conn: &mut AnyConnection) -> Result<Vec<Agent>, StoreError> {
-    let rows: Vec<AgentRow> = agents::table.order(agents::id.asc()).select(AgentRow::as_select()).load(conn)?;
+    let rows: Vec<AgentRow> = agents::table
+        .order(agents::id.asc())
+        .select(AgentRow::as_select())
+        .load(conn)?;
     rows.into_iter().map(Agent::try_from).collect()
 }
 
@@ -19,7 +22,10 @@ pub fn agent_token_hashes(conn: &mut AnyConnection) -> Result<Vec<(String, Strin
         .filter(api_tokens::kind.eq("agent"))
         .select(TokenRow::as_select())
         .load(conn)?;
-    Ok(rows.into_iter().filter_map(|r| r.agent_id.map(|id| (id, r.token_hash))).collect())
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| r.agent_id.map(|id| (id, r.token_hash)))
+        .collect())
 }
 
 pub fn admin_token_hashes(conn: &mut AnyConnection) -> Result<Vec<String>, StoreError> {
@@ -56,7 +62,11 @@ pub fn all_dependencies(conn: &mut AnyConnection) -> Result<Vec<DependencyRow>, 
 }
 
 pub fn task_by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<Task>, StoreError> {
-    let row: Option<TaskRow> = tasks::table.find(id).select(TaskRow::as_select()).first(conn).optional()?;
+    let row: Option<TaskRow> = tasks::table
+        .find(id)
+        .select(TaskRow::as_select())
+        .first(conn)
+        .optional()?;
     row.map(Task::try_from).transpose()
 }
 
@@ -101,7 +111,11 @@ fn escape_like(text: &str) -> String {
 pub fn list_activity(conn: &mut AnyConnection, query: &ActivityQuery) -> Result<Page<Activity>, StoreError> {
     let mut sql = activities::table.select(ActivityRow::as_select()).into_boxed();
     if let Some(agent) = &query.agent_id {
-        sql = sql.filter(activities::agent_id.eq(agent.clone()).or(activities::actor_id.eq(agent.clone())));
+        sql = sql.filter(
+            activities::agent_id
+                .eq(agent.clone())
+                .or(activities::actor_id.eq(agent.clone())),
+        );
     }
     if let Some(task) = &query.task_id {
         sql = sql.filter(activities::task_id.eq(task.clone()));
@@ -115,7 +129,13 @@ pub fn list_activity(conn: &mut AnyConnection, query: &ActivityQuery) -> Result<
     if let Some(cursor) = &query.page.cursor {
         sql = sql.filter(activities::id.lt(cursor.clone()));
     }
-    let rows: Vec<ActivityRow> = sql.order(activities::id.desc()).limit(query.page.limit + 1).load(conn)?;
-    let items = rows.into_iter().map(Activity::try_from).collect::<Result<Vec<_>, _>>()?;
+    let rows: Vec<ActivityRow> = sql
+        .order(activities::id.desc())
+        .limit(query.page.limit + 1)
+        .load(conn)?;
+    let items = rows
+        .into_iter()
+        .map(Activity::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Page::from_rows(items, query.page.limit, |a| a.id.clone()))
 }

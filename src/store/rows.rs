@@ -243,8 +243,16 @@ impl TryFrom<ActivityRow> for Activity {
     fn try_from(r: ActivityRow) -> Result<Self, StoreError> {
         Ok(Activity {
             kind: parse(&r.kind)?,
-            before: r.before_json.as_deref().map(|t| from_json("activities.before_json", t)).transpose()?,
-            after: r.after_json.as_deref().map(|t| from_json("activities.after_json", t)).transpose()?,
+            before: r
+                .before_json
+                .as_deref()
+                .map(|t| from_json("activities.before_json", t))
+                .transpose()?,
+            after: r
+                .after_json
+                .as_deref()
+                .map(|t| from_json("activities.after_json", t))
+                .transpose()?,
             id: r.id,
             actor_kind: r.actor_kind,
             actor_id: r.actor_id,

@@ -78,7 +78,9 @@ impl Handler<Heartbeat> for AgentActor {
 
     fn handle(&mut self, msg: Heartbeat, _: &mut Context<Self>) -> Self::Result {
         if !(msg.by.is_admin() || msg.by.is_agent(&self.agent.id)) {
-            return atomic(reply_now(Err(AppError::forbidden("an agent may only send its own heartbeat"))));
+            return atomic(reply_now(Err(AppError::forbidden(
+                "an agent may only send its own heartbeat",
+            ))));
         }
         if self.agent.status == AgentStatus::Suspended {
             return atomic(reply_now(Err(AppError::new(
@@ -138,12 +140,18 @@ impl Handler<CheckHeartbeat> for AgentActor {
             Some(secs) => format!("{} missed its heartbeat for {secs} s and is now offline", next.name),
             None => format!("{} never sent a heartbeat and is now offline", next.name),
         };
-        let activity = Activity::new(new_id(), ActivityKind::AgentHeartbeatLost, &Principal::System, message, now)
-            .agent(&next.id)
-            .change(
-                serde_json::json!({"status": self.agent.status}),
-                serde_json::json!({"status": AgentStatus::Offline}),
-            );
+        let activity = Activity::new(
+            new_id(),
+            ActivityKind::AgentHeartbeatLost,
+            &Principal::System,
+            message,
+            now,
+        )
+        .agent(&next.id)
+        .change(
+            serde_json::json!({"status": self.agent.status}),
+            serde_json::json!({"status": AgentStatus::Offline}),
+        );
         let fut = self.commit_profile(next, activity, AgentEventKind::WentOffline);
         atomic(Box::pin(fut.map(|result, _, _| result.map(|_| true))))
     }
@@ -168,7 +176,10 @@ impl Handler<ForgetLead> for AgentActor {
             now,
         )
         .agent(&next.id)
-        .change(serde_json::json!({"leadId": msg.lead_id}), serde_json::json!({"leadId": null}));
+        .change(
+            serde_json::json!({"leadId": msg.lead_id}),
+            serde_json::json!({"leadId": null}),
+        );
         let fut = self.commit_profile(next, activity, AgentEventKind::Updated);
         atomic(Box::pin(fut.map(|result, _, _| result.map(|_| ()))))
     }

@@ -29,7 +29,9 @@ impl Handler<Register> for AgentDirectory {
 
     fn handle(&mut self, msg: Register, _: &mut Context<Self>) -> Self::Result {
         if !msg.by.is_admin() {
-            return atomic(reply_now(Err(AppError::forbidden("registering agents needs the admin token"))));
+            return atomic(reply_now(Err(AppError::forbidden(
+                "registering agents needs the admin token",
+            ))));
         }
         let now = self.deps.now();
         let mut draft = msg.draft;
@@ -65,17 +67,21 @@ impl Handler<Register> for AgentDirectory {
             WriteOp::agent_token(new_id(), &agent.id, hash.clone(), now),
             WriteOp::activity(&activity),
         ];
-        atomic(persist_then(&self.deps.journal, ops, move |dir: &mut AgentDirectory| {
-            dir.agent_by_token.insert(hash.clone(), agent.id.clone());
-            dir.token_of_agent.insert(agent.id.clone(), hash);
-            dir.adopt(agent.clone());
-            dir.deps.events.do_send(AgentEvent {
-                kind: AgentEventKind::Registered,
-                agent: agent.clone(),
-                at: now,
-            });
-            Ok(AgentWithToken { agent, token: secret })
-        }))
+        atomic(persist_then(
+            &self.deps.journal,
+            ops,
+            move |dir: &mut AgentDirectory| {
+                dir.agent_by_token.insert(hash.clone(), agent.id.clone());
+                dir.token_of_agent.insert(agent.id.clone(), hash);
+                dir.adopt(agent.clone());
+                dir.deps.events.do_send(AgentEvent {
+                    kind: AgentEventKind::Registered,
+                    agent: agent.clone(),
+                    at: now,
+                });
+                Ok(AgentWithToken { agent, token: secret })
+            },
+        ))
     }
 }
 
@@ -180,7 +186,8 @@ impl Handler<RotateToken> for AgentDirectory {
         let now = self.deps.now();
         let secret = token::generate_token();
         let hash = token::hash_token(&secret);
-        let activity = Activity::new(new_id(), ActivityKind::AgentTokenRotated, &msg.by, "token rotated", now).agent(&id);
+        let activity =
+            Activity::new(new_id(), ActivityKind::AgentTokenRotated, &msg.by, "token rotated", now).agent(&id);
         let ops = vec![
             WriteOp::SetAgentToken {
                 agent_id: id.clone(),
@@ -237,41 +244,58 @@ impl Handler<Delete> for AgentDirectory {
             Ok::<_, AppError>((agent, released, addr))
         };
         let by = msg.by;
-        Box::pin(fut::wrap_future::<_, Self>(release).then(move |released, dir: &mut AgentDirectory, _| {
-            let (agent, released_task_ids, addr) = match released {
-                Ok(parts) => parts,
-                Err(e) => {
-                    dir.deleting.remove(&id);
-                    return reply_now(Err(e));
-                }
-            };
-            let now = dir.deps.now();
-            let activity = Activity::new(
-                new_id(),
-                ActivityKind::AgentDeleted,
-                &by,
-                format!("{} deleted ({} open tasks released)", agent.name, released_task_ids.len()),
-                now,
-            )
-            .agent(&agent.id)
-            .change(serde_json::to_value(&agent).unwrap_or_default(), serde_json::Value::Null);
-            let ops = vec![WriteOp::DeleteAgent { id: agent.id.clone() }, WriteOp::activity(&activity)];
-            let journal = dir.deps.journal.clone();
-            Box::pin(fut::wrap_future::<_, Self>(async move { journal.commit(ops).await }).map(
-                move |committed, dir: &mut AgentDirectory, _| {
-                    if let Err(e) = committed {
+        Box::pin(
+            fut::wrap_future::<_, Self>(release).then(move |released, dir: &mut AgentDirectory, _| {
+                let (agent, released_task_ids, addr) = match released {
+                    Ok(parts) => parts,
+                    Err(e) => {
                         dir.deleting.remove(&id);
-                        return Err(AppError::store(e));
+                        return reply_now(Err(e));
                     }
-                    dir.forget(&id);
-                    addr.do_send(agent_msg::Retire);
-                    for entry in dir.agents.values() {
-                        entry.addr.do_send(agent_msg::ForgetLead { lead_id: id.clone() });
-                    }
-                    Ok(DeletedAgent { agent, released_task_ids })
-                },
-            ))
-        }))
+                };
+                let now = dir.deps.now();
+                let activity = Activity::new(
+                    new_id(),
+                    ActivityKind::AgentDeleted,
+                    &by,
+                    format!(
+                        "{} deleted ({} open tasks released)",
+                        agent.name,
+                        released_task_ids.len()
+                    ),
+                    now,
+                )
+                .agent(&agent.id)
+                .change(
+                    serde_json::to_value(&agent).unwrap_or_default(),
+                    serde_json::Value::Null,
+                );
+                let ops = vec![
+                    WriteOp::DeleteAgent { id: agent.id.clone() },
+                    WriteOp::activity(&activity),
+                ];
+                let journal = dir.deps.journal.clone();
+                Box::pin(
+                    fut::wrap_future::<_, Self>(async move { journal.commit(ops).await }).map(
+                        move |committed, dir: &mut AgentDirectory, _| {
+                            if let Err(e) = committed {
+                                dir.deleting.remove(&id);
+                                return Err(AppError::store(e));
+                            }
+                            dir.forget(&id);
+                            addr.do_send(agent_msg::Retire);
+                            for entry in dir.agents.values() {
+                                entry.addr.do_send(agent_msg::ForgetLead { lead_id: id.clone() });
+                            }
+                            Ok(DeletedAgent {
+                                agent,
+                                released_task_ids,
+                            })
+                        },
+                    ),
+                )
+            }),
+        )
     }
 }
 
@@ -300,7 +324,10 @@ impl Handler<Authenticate> for AgentDirectory {
             // The admin token is read from the store on each use, so `token rotate-admin` run from another
             // process takes effect at once.
             let admin_hashes = store.read(queries::admin_token_hashes).await.map_err(AppError::store)?;
-            if admin_hashes.iter().any(|stored| token::verify_token(&msg.token, stored)) {
+            if admin_hashes
+                .iter()
+                .any(|stored| token::verify_token(&msg.token, stored))
+            {
                 Ok(Principal::Admin)
             } else {
                 Err(AppError::new(ErrorCode::Unauthorized, "unknown token"))

@@ -6,7 +6,9 @@ use crate::actors::events::TaskEventKind;
 use crate::actors::{atomic, reply_now};
 use crate::domain::activity::diff;
 use crate::domain::task::{self as rules, CompletionOutcome};
-use crate::domain::{check_text, dependency, Agent, ActivityKind, AgentStatus, Principal, Task, TaskFailure, TaskStatus};
+use crate::domain::{
+    check_text, dependency, ActivityKind, Agent, AgentStatus, Principal, Task, TaskFailure, TaskStatus,
+};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::ids::new_id;
 use crate::store::{queries, WriteOp};
@@ -16,7 +18,10 @@ use actix::prelude::*;
 type Reply<T> = AtomicResponse<TaskBoard, AppResult<T>>;
 
 fn finished(task_id: &str, status: TaskStatus) -> AppError {
-    AppError::new(ErrorCode::TaskFinished, format!("task {task_id} is {status} and can no longer change"))
+    AppError::new(
+        ErrorCode::TaskFinished,
+        format!("task {task_id} is {status} and can no longer change"),
+    )
 }
 
 fn task_json(task: &Task) -> serde_json::Value {
@@ -41,7 +46,9 @@ impl TaskBoard {
         if by.is_admin() || is_assignee {
             Ok(())
         } else {
-            Err(AppError::forbidden("only the task's assignee or the admin may change it"))
+            Err(AppError::forbidden(
+                "only the task's assignee or the admin may change it",
+            ))
         }
     }
 
@@ -49,20 +56,27 @@ impl TaskBoard {
     fn resolve_agent(&self, key: String) -> impl ActorFuture<Self, Output = AppResult<Agent>> {
         let directory = self.directory.clone();
         fut::wrap_future(async move {
-            let directory = directory.ok_or_else(|| AppError::internal("the directory is not wired to the task board"))?;
+            let directory =
+                directory.ok_or_else(|| AppError::internal("the directory is not wired to the task board"))?;
             directory.send(Resolve { key }).await.map_err(AppError::mailbox)?
         })
     }
 
     /// Plans a status move with its activity and, when the task finishes, the unblocking of its dependents.
-    fn plan_move(&self, plan: &mut Plan, task: &Task, to: TaskStatus, (kind, message): (ActivityKind, String), by: &Principal, now: i64) -> Task {
+    fn plan_move(
+        &self,
+        plan: &mut Plan,
+        task: &Task,
+        to: TaskStatus,
+        (kind, message): (ActivityKind, String),
+        by: &Principal,
+        now: i64,
+    ) -> Task {
         let next = rules::moved(task, to, now);
-        plan.record(
-            activity(kind, by, &next, message, now).change(
-                serde_json::json!({"status": task.status}),
-                serde_json::json!({"status": to}),
-            ),
-        );
+        plan.record(activity(kind, by, &next, message, now).change(
+            serde_json::json!({"status": task.status}),
+            serde_json::json!({"status": to}),
+        ));
         plan.save(next.clone(), Some(task), TaskEventKind::StatusChanged, now);
         if to == TaskStatus::Done {
             let dependents: Vec<String> = self.blocks.get(&task.id).into_iter().flatten().cloned().collect();
@@ -181,7 +195,11 @@ impl Handler<GetTask> for TaskBoard {
                 .await
                 .map_err(AppError::store)?
                 .ok_or_else(|| AppError::task_not_found(&msg.id))?;
-            Ok(TaskDetail { task, blocked_by, blocks })
+            Ok(TaskDetail {
+                task,
+                blocked_by,
+                blocks,
+            })
         })
     }
 }
@@ -221,8 +239,14 @@ impl Handler<UpdateTask> for TaskBoard {
                 return Ok((plan, next, false));
             }
             plan.record(
-                activity(ActivityKind::TaskUpdated, &msg.by, &next, format!("'{}' updated", next.title), now)
-                    .change(before, after),
+                activity(
+                    ActivityKind::TaskUpdated,
+                    &msg.by,
+                    &next,
+                    format!("'{}' updated", next.title),
+                    now,
+                )
+                .change(before, after),
             );
             plan.save(next.clone(), Some(task), TaskEventKind::Updated, now);
             Ok((plan, next, true))
@@ -255,7 +279,14 @@ impl Handler<Transition> for TaskBoard {
                 message.push_str(&note);
             }
             let mut plan = Plan::default();
-            let next = self.plan_move(&mut plan, task, msg.to, (ActivityKind::TaskStatusChanged, message), &msg.by, now);
+            let next = self.plan_move(
+                &mut plan,
+                task,
+                msg.to,
+                (ActivityKind::TaskStatusChanged, message),
+                &msg.by,
+                now,
+            );
             Ok::<_, AppError>((plan, next))
         })();
         match planned {
@@ -339,34 +370,51 @@ impl Handler<Claim> for TaskBoard {
 
     fn handle(&mut self, msg: Claim, _: &mut Context<Self>) -> Self::Result {
         let by = msg.by;
-        let fut = self.resolve_agent(msg.agent).then(move |agent, board: &mut TaskBoard, _| {
-            let now = board.deps.now();
-            let planned = (|| {
-                let agent = agent?;
-                if !(by.is_admin() || by.is_agent(&agent.id)) {
-                    return Err(AppError::forbidden("an agent may only claim work for itself"));
+        let fut = self
+            .resolve_agent(msg.agent)
+            .then(move |agent, board: &mut TaskBoard, _| {
+                let now = board.deps.now();
+                let planned = (|| {
+                    let agent = agent?;
+                    if !(by.is_admin() || by.is_agent(&agent.id)) {
+                        return Err(AppError::forbidden("an agent may only claim work for itself"));
+                    }
+                    if agent.status == AgentStatus::Suspended {
+                        return Err(AppError::new(
+                            ErrorCode::AgentUnavailable,
+                            format!("{} is suspended", agent.name),
+                        ));
+                    }
+                    let task = board
+                        .open
+                        .values()
+                        .filter(|t| {
+                            t.status == TaskStatus::Ready && t.assignee_id.as_deref() == Some(agent.id.as_str())
+                        })
+                        .min_by(|a, b| rules::claim_order(a, b))
+                        .ok_or_else(|| {
+                            AppError::new(
+                                ErrorCode::NoTaskAvailable,
+                                format!("{} has no ready task assigned", agent.name),
+                            )
+                        })?;
+                    let mut plan = Plan::default();
+                    let message = format!("{} claimed '{}'", agent.name, task.title);
+                    let next = board.plan_move(
+                        &mut plan,
+                        task,
+                        TaskStatus::InProgress,
+                        (ActivityKind::TaskClaimed, message),
+                        &by,
+                        now,
+                    );
+                    Ok((plan, next))
+                })();
+                match planned {
+                    Err(e) => reply_now(Err(e)),
+                    Ok((plan, next)) => board.commit(plan, reply_task(next)),
                 }
-                if agent.status == AgentStatus::Suspended {
-                    return Err(AppError::new(ErrorCode::AgentUnavailable, format!("{} is suspended", agent.name)));
-                }
-                let task = board
-                    .open
-                    .values()
-                    .filter(|t| t.status == TaskStatus::Ready && t.assignee_id.as_deref() == Some(agent.id.as_str()))
-                    .min_by(|a, b| rules::claim_order(a, b))
-                    .ok_or_else(|| {
-                        AppError::new(ErrorCode::NoTaskAvailable, format!("{} has no ready task assigned", agent.name))
-                    })?;
-                let mut plan = Plan::default();
-                let message = format!("{} claimed '{}'", agent.name, task.title);
-                let next = board.plan_move(&mut plan, task, TaskStatus::InProgress, (ActivityKind::TaskClaimed, message), &by, now);
-                Ok((plan, next))
-            })();
-            match planned {
-                Err(e) => reply_now(Err(e)),
-                Ok((plan, next)) => board.commit(plan, reply_task(next)),
-            }
-        });
+            });
         atomic(Box::pin(fut))
     }
 }
@@ -401,7 +449,14 @@ impl Handler<Complete> for TaskBoard {
             }
             let mut plan = Plan::default();
             let message = format!("'{}' completed as {}", task.title, to);
-            let next = self.plan_move(&mut plan, &with_notes, to, (ActivityKind::TaskCompleted, message), &msg.by, now);
+            let next = self.plan_move(
+                &mut plan,
+                &with_notes,
+                to,
+                (ActivityKind::TaskCompleted, message),
+                &msg.by,
+                now,
+            );
             Ok((plan, next))
         })();
         match planned {
@@ -426,7 +481,9 @@ impl Handler<Fail> for TaskBoard {
                     ErrorCode::InvalidTransition,
                     format!("only a task in progress can fail; this one is {}", task.status),
                 )
-                .with_details(serde_json::json!({"from": task.status, "to": "ready", "allowed": task.status.allowed_targets()})));
+                .with_details(
+                    serde_json::json!({"from": task.status, "to": "ready", "allowed": task.status.allowed_targets()}),
+                ));
             }
             let mut failed = task.clone();
             failed.failures.push(TaskFailure {
@@ -436,7 +493,10 @@ impl Handler<Fail> for TaskBoard {
                 agent_id: task.assignee_id.clone(),
             });
             let mut plan = Plan::default();
-            let text = format!("'{}' attempt {} failed ({error_kind}): {message}", task.title, task.attempts);
+            let text = format!(
+                "'{}' attempt {} failed ({error_kind}): {message}",
+                task.title, task.attempts
+            );
             let next = rules::moved(&failed, TaskStatus::Ready, now);
             plan.record(activity(ActivityKind::TaskFailed, &msg.by, &next, text, now).change(
                 serde_json::json!({"status": task.status}),
@@ -463,7 +523,11 @@ impl Handler<AddDependency> for TaskBoard {
             if !self.exists(&msg.blocker_id) {
                 return Err(AppError::task_not_found(&msg.blocker_id));
             }
-            if self.blocked_by.get(&msg.id).is_some_and(|b| b.contains(&msg.blocker_id)) {
+            if self
+                .blocked_by
+                .get(&msg.id)
+                .is_some_and(|b| b.contains(&msg.blocker_id))
+            {
                 return Ok(None);
             }
             dependency::check_new_edge(&self.blocked_by, &msg.id, &msg.blocker_id)?;
@@ -482,7 +546,14 @@ impl Handler<AddDependency> for TaskBoard {
             plan.record(record);
             if !blocker_done && task.status != TaskStatus::Blocked {
                 let message = format!("'{}' is blocked until {} is done", task.title, msg.blocker_id);
-                self.plan_move(&mut plan, task, TaskStatus::Blocked, (ActivityKind::TaskStatusChanged, message), &msg.by, now);
+                self.plan_move(
+                    &mut plan,
+                    task,
+                    TaskStatus::Blocked,
+                    (ActivityKind::TaskStatusChanged, message),
+                    &msg.by,
+                    now,
+                );
             }
             Ok(Some(plan))
         })();
@@ -503,7 +574,11 @@ impl Handler<RemoveDependency> for TaskBoard {
         let planned = (|| {
             let task = self.open_task(&msg.id)?;
             Self::check_worker(task, &msg.by)?;
-            if !self.blocked_by.get(&msg.id).is_some_and(|b| b.contains(&msg.blocker_id)) {
+            if !self
+                .blocked_by
+                .get(&msg.id)
+                .is_some_and(|b| b.contains(&msg.blocker_id))
+            {
                 return Err(AppError::new(
                     ErrorCode::DependencyNotFound,
                     format!("task {} is not blocked by {}", msg.id, msg.blocker_id),
@@ -561,12 +636,20 @@ impl Handler<DeleteTask> for TaskBoard {
             let planned = (|| {
                 let task = task?;
                 if !(by.is_admin() || task.created_by == by.label()) {
-                    return Err(AppError::forbidden("only the task's creator or the admin may delete it"));
+                    return Err(AppError::forbidden(
+                        "only the task's creator or the admin may delete it",
+                    ));
                 }
                 let mut plan = Plan::default();
                 plan.record(
-                    activity(ActivityKind::TaskDeleted, &by, &task, format!("'{}' deleted", task.title), now)
-                        .change(task_json(&task), serde_json::Value::Null),
+                    activity(
+                        ActivityKind::TaskDeleted,
+                        &by,
+                        &task,
+                        format!("'{}' deleted", task.title),
+                        now,
+                    )
+                    .change(task_json(&task), serde_json::Value::Null),
                 );
                 plan.delete(&task, now);
                 let dependents: Vec<String> = board.blocks.get(&task.id).into_iter().flatten().cloned().collect();
@@ -599,7 +682,10 @@ impl Handler<ReleaseAgentTasks> for TaskBoard {
         if !msg.force {
             return atomic(reply_now(Err(AppError::new(
                 ErrorCode::AgentHasOpenTasks,
-                format!("the agent still has {} open tasks; pass force=true to release them", ids.len()),
+                format!(
+                    "the agent still has {} open tasks; pass force=true to release them",
+                    ids.len()
+                ),
             )
             .with_details(serde_json::json!({ "taskIds": ids })))));
         }
@@ -609,7 +695,10 @@ impl Handler<ReleaseAgentTasks> for TaskBoard {
             let mut next = task.clone();
             next.assignee_id = None;
             next.updated_at = now;
-            if matches!(task.status, TaskStatus::InProgress | TaskStatus::Review | TaskStatus::Backlog) {
+            if matches!(
+                task.status,
+                TaskStatus::InProgress | TaskStatus::Review | TaskStatus::Backlog
+            ) {
                 next = rules::moved(&next, TaskStatus::Ready, now);
             }
             let mut record = activity(

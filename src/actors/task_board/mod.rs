@@ -56,8 +56,14 @@ impl TaskBoard {
     }
 
     fn link(&mut self, task: &str, blocker: &str) {
-        self.blocked_by.entry(task.to_string()).or_default().insert(blocker.to_string());
-        self.blocks.entry(blocker.to_string()).or_default().insert(task.to_string());
+        self.blocked_by
+            .entry(task.to_string())
+            .or_default()
+            .insert(blocker.to_string());
+        self.blocks
+            .entry(blocker.to_string())
+            .or_default()
+            .insert(task.to_string());
     }
 
     fn unlink(&mut self, task: &str, blocker: &str) {

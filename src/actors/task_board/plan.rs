@@ -77,7 +77,11 @@ impl Plan {
     }
 
     pub fn planned_task<'a>(&'a self, board: &'a TaskBoard, id: &str) -> Option<&'a Task> {
-        self.tasks.iter().rev().find(|t| t.id == id).or_else(|| board.open.get(id))
+        self.tasks
+            .iter()
+            .rev()
+            .find(|t| t.id == id)
+            .or_else(|| board.open.get(id))
     }
 }
 
@@ -90,7 +94,13 @@ pub(super) fn activity(kind: ActivityKind, by: &Principal, task: &Task, message:
 impl TaskBoard {
     /// After `finished_id` is done (in `plan`), every blocked dependent whose blockers are now all done goes
     /// back to `ready`. `ignore_edge` is an edge the plan removes.
-    pub(super) fn plan_unblocking(&self, plan: &mut Plan, candidates: Vec<String>, ignore_edge: Option<(&str, &str)>, now: i64) {
+    pub(super) fn plan_unblocking(
+        &self,
+        plan: &mut Plan,
+        candidates: Vec<String>,
+        ignore_edge: Option<(&str, &str)>,
+        now: i64,
+    ) {
         for dependent in candidates {
             let Some(task) = plan.planned_task(self, &dependent).cloned() else {
                 continue;

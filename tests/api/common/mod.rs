@@ -55,7 +55,9 @@ impl TestDb {
                 let server = std::env::var("MC_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty())?;
                 let name = format!("mc_test_{}", uuid::Uuid::now_v7().simple());
                 let mut conn = PgConnection::establish(&server).expect("connect to MC_TEST_POSTGRES_URL");
-                diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).expect("create test database");
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .expect("create test database");
                 let after_scheme = server.find("://").map_or(0, |i| i + 3);
                 let url = match server[after_scheme..].find('/') {
                     Some(slash) => format!("{}/{name}", &server[..after_scheme + slash]),
@@ -197,7 +199,10 @@ impl TestApp {
 
     /// A request with a raw body (for malformed JSON and size tests).
     pub async fn raw(&self, method: Method, path: &str, token: Option<&str>, body: impl Into<reqwest::Body>) -> Reply {
-        let req = self.request(method, path, token).header("content-type", "application/json").body(body);
+        let req = self
+            .request(method, path, token)
+            .header("content-type", "application/json")
+            .body(body);
         self.send(req).await
     }
 
