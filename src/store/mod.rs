@@ -142,7 +142,8 @@ impl Connector {
         match &self.url {
             DatabaseUrl::Postgres(url) => PgConnection::establish(url)
                 .map(AnyConnection::Postgresql)
-                .map_err(|e| StoreError::Connection(e.to_string().trim().to_string())),
+                // libpq's messages span lines; the CLI promises one line per error.
+                .map_err(|e| StoreError::Connection(e.to_string().split_whitespace().collect::<Vec<_>>().join(" "))),
             DatabaseUrl::Sqlite(path) => {
                 let path = path
                     .to_str()
