@@ -23,4 +23,36 @@ async fn walkthrough(backend: Backend) {
     app.stop().await;
 }
 
-on_both_backends!(walkthrough);
+on_both_backends!(walkthrough, openapi_document_lists_the_endpoints);
+
+async fn openapi_document_lists_the_endpoints(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let doc = app.call(Method::GET, "/api/openapi.json", None, None).await.expect(200);
+    assert!(
+        doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")),
+        "{}",
+        doc["openapi"]
+    );
+    let paths = doc["paths"].as_object().expect("paths");
+    for path in [
+        "/api/agents",
+        "/api/agents/{id}",
+        "/api/agents/{id}/heartbeat",
+        "/api/agents/{id}/claim",
+        "/api/agents/{id}/token/rotate",
+        "/api/tasks",
+        "/api/tasks/{id}",
+        "/api/tasks/{id}/transition",
+        "/api/tasks/{id}/assign",
+        "/api/tasks/{id}/complete",
+        "/api/tasks/{id}/fail",
+        "/api/tasks/{id}/dependencies",
+        "/api/tasks/{id}/dependencies/{blocker_id}",
+        "/api/activity",
+        "/healthz",
+    ] {
+        assert!(paths.contains_key(path), "{path} missing from the OpenAPI document");
+    }
+    assert!(doc["components"]["schemas"]["Task"].is_object());
+    app.stop().await;
+}
