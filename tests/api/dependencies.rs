@@ -5,22 +5,6 @@ use crate::on_both_backends;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-#[track_caller]
-fn text(value: &Value) -> String {
-    match value.as_str() {
-        Some(s) => s.to_string(),
-        None => panic!("expected a string, got {value}"),
-    }
-}
-
-#[track_caller]
-fn array(value: &Value) -> Vec<Value> {
-    match value.as_array() {
-        Some(items) => items.clone(),
-        None => panic!("expected an array, got {value}"),
-    }
-}
-
 async fn get_task(app: &TestApp, id: &str) -> Value {
     app.admin(Method::GET, &format!("/api/tasks/{id}"), None)
         .await

@@ -8,30 +8,6 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 
-#[track_caller]
-fn text(value: &Value) -> String {
-    match value.as_str() {
-        Some(s) => s.to_string(),
-        None => panic!("expected a string, got {value}"),
-    }
-}
-
-#[track_caller]
-fn int(value: &Value) -> i64 {
-    match value.as_i64() {
-        Some(n) => n,
-        None => panic!("expected an integer, got {value}"),
-    }
-}
-
-#[track_caller]
-fn array(value: &Value) -> Vec<Value> {
-    match value.as_array() {
-        Some(items) => items.clone(),
-        None => panic!("expected an array, got {value}"),
-    }
-}
-
 fn task_path(id: &str) -> String {
     format!("/api/tasks/{id}")
 }

@@ -250,3 +250,27 @@ impl TestApp {
 pub fn id(value: &Value) -> String {
     value["id"].as_str().expect("id").to_string()
 }
+
+#[track_caller]
+pub fn array(value: &Value) -> Vec<Value> {
+    match value.as_array() {
+        Some(items) => items.clone(),
+        None => panic!("expected an array, got {value}"),
+    }
+}
+
+#[track_caller]
+pub fn int(value: &Value) -> i64 {
+    match value.as_i64() {
+        Some(n) => n,
+        None => panic!("expected an integer, got {value}"),
+    }
+}
+
+#[track_caller]
+pub fn text(value: &Value) -> String {
+    match value.as_str() {
+        Some(s) => s.to_string(),
+        None => panic!("expected a string, got {value}"),
+    }
+}
