@@ -26,15 +26,6 @@ fn row_ids(page: &Value) -> Vec<String> {
     rows(page).iter().map(id).collect()
 }
 
-async fn move_to(app: &TestApp, id: &str, to: &str) -> Reply {
-    app.admin(
-        Method::POST,
-        &format!("/api/tasks/{id}/transition"),
-        Some(json!({ "to": to })),
-    )
-    .await
-}
-
 async fn actions_are_recorded_newest_first(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;

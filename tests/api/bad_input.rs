@@ -9,41 +9,10 @@ use serde_json::{json, Value};
 /// A well-formed id that no resource has.
 const MISSING: &str = "01900000-0000-7000-8000-000000000000";
 
-/// Percent-encodes a query value (cursors are opaque).
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
-}
-
-/// Every item of a list endpoint, following `nextCursor`.
-async fn all_items(app: &TestApp, path: &str) -> Vec<Value> {
-    let mut items = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let url = match &cursor {
-            Some(c) => format!("{path}?limit=100&cursor={}", encode(c)),
-            None => format!("{path}?limit=100"),
-        };
-        let page = app.admin(Method::GET, &url, None).await.expect(200);
-        items.extend(page["items"].as_array().expect("items array").iter().cloned());
-        match page["nextCursor"].as_str() {
-            Some(c) => cursor = Some(c.to_string()),
-            None => break,
-        }
-        assert!(items.len() < 10_000, "pagination of {path} does not end");
-    }
-    items
-}
-
 /// Everything a client can read: agents, tasks, each task's detail, activity.
 async fn snapshot(app: &TestApp) -> Value {
-    let agents = all_items(app, "/api/agents").await;
-    let tasks = all_items(app, "/api/tasks").await;
+    let agents = all_items(app, "/api/agents", 100).await;
+    let tasks = all_items(app, "/api/tasks", 100).await;
     let mut details = Vec::new();
     for task in &tasks {
         details.push(
@@ -52,7 +21,7 @@ async fn snapshot(app: &TestApp) -> Value {
                 .expect(200),
         );
     }
-    let activity = all_items(app, "/api/activity").await;
+    let activity = all_items(app, "/api/activity", 100).await;
     json!({ "agents": agents, "tasks": tasks, "details": details, "activity": activity })
 }
 
@@ -1086,7 +1055,7 @@ async fn duplicate_agent_names_are_409(backend: Backend) {
     // With other valid fields too.
     let body = json!({"name": "Bob", "level": "lead", "role": "imposter"});
     refused(&app, Method::POST, "/api/agents", Some(body), 409, "duplicate_name").await;
-    let agents = all_items(&app, "/api/agents").await;
+    let agents = all_items(&app, "/api/agents", 100).await;
     let names: Vec<&str> = agents.iter().map(|a| a["name"].as_str().expect("name")).collect();
     assert_eq!(names, ["alice", "bob"]);
     app.stop().await;

@@ -5,12 +5,6 @@ use crate::on_both_backends;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-async fn get_task(app: &TestApp, id: &str) -> Value {
-    app.admin(Method::GET, &format!("/api/tasks/{id}"), None)
-        .await
-        .expect(200)
-}
-
 async fn add_dep(app: &TestApp, task: &str, blocker: &str) -> Reply {
     app.admin(
         Method::POST,
@@ -25,15 +19,6 @@ async fn remove_dep(app: &TestApp, task: &str, blocker: &str) -> Reply {
         Method::DELETE,
         &format!("/api/tasks/{task}/dependencies/{blocker}"),
         None,
-    )
-    .await
-}
-
-async fn move_to(app: &TestApp, id: &str, to: &str) -> Reply {
-    app.admin(
-        Method::POST,
-        &format!("/api/tasks/{id}/transition"),
-        Some(json!({ "to": to })),
     )
     .await
 }

@@ -13,46 +13,6 @@ use std::rc::Rc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// Percent-encodes a query value (cursors are opaque).
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
-}
-
-fn page_url(path: &str, limit: u32, cursor: Option<&str>) -> String {
-    let sep = if path.contains('?') { '&' } else { '?' };
-    match cursor {
-        Some(c) => format!("{path}{sep}limit={limit}&cursor={}", encode(c)),
-        None => format!("{path}{sep}limit={limit}"),
-    }
-}
-
-/// Every item of a list endpoint, `limit` at a time, following `nextCursor`.
-async fn all_items(app: &TestApp, path: &str, limit: u32) -> Vec<Value> {
-    let mut items = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = app
-            .admin(Method::GET, &page_url(path, limit, cursor.as_deref()), None)
-            .await
-            .expect(200);
-        let batch = page["items"].as_array().expect("items array");
-        assert!(batch.len() <= limit as usize, "{path}: page larger than the limit");
-        items.extend(batch.iter().cloned());
-        match page["nextCursor"].as_str() {
-            Some(c) => cursor = Some(c.to_string()),
-            None => break,
-        }
-        assert!(items.len() < 10_000, "pagination of {path} does not end");
-    }
-    items
-}
-
 /// Everything a client can read, in several ways (small pages, filters, one by one).
 async fn read_everything(app: &TestApp, task_ids: &[String]) -> BTreeMap<String, Value> {
     let mut seen = BTreeMap::new();

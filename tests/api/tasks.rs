@@ -12,19 +12,6 @@ fn task_path(id: &str) -> String {
     format!("/api/tasks/{id}")
 }
 
-async fn get_task(app: &TestApp, id: &str) -> Value {
-    app.admin(Method::GET, &task_path(id), None).await.expect(200)
-}
-
-async fn move_to(app: &TestApp, id: &str, to: &str) -> Reply {
-    app.admin(
-        Method::POST,
-        &format!("/api/tasks/{id}/transition"),
-        Some(json!({ "to": to })),
-    )
-    .await
-}
-
 async fn list(app: &TestApp, query: &str) -> Value {
     app.admin(Method::GET, &format!("/api/tasks{query}"), None)
         .await

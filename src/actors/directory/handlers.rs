@@ -5,7 +5,7 @@ use crate::actors::events::{AgentEvent, AgentEventKind};
 use crate::actors::task_board::messages::ReleaseAgentTasks;
 use crate::actors::{atomic, persist_then, reply_now};
 use crate::domain::query::Page;
-use crate::domain::{agent as rules, token, Activity, ActivityKind, AgentStatus, Principal};
+use crate::domain::{agent as rules, token, Activity, ActivityKind, Agent, AgentStatus, Principal};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::ids::new_id;
 use crate::store::{queries, WriteOp};
@@ -96,8 +96,6 @@ impl Handler<Resolve> for AgentDirectory {
         })
     }
 }
-
-use crate::domain::Agent;
 
 impl Handler<ListAgents> for AgentDirectory {
     type Result = ResponseFuture<AppResult<Page<Agent>>>;

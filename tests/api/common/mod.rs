@@ -274,3 +274,60 @@ pub fn text(value: &Value) -> String {
         None => panic!("expected a string, got {value}"),
     }
 }
+
+/// Percent-encodes a query value (cursors are opaque).
+pub fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+pub fn page_url(path: &str, limit: u32, cursor: Option<&str>) -> String {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    match cursor {
+        Some(c) => format!("{path}{sep}limit={limit}&cursor={}", encode(c)),
+        None => format!("{path}{sep}limit={limit}"),
+    }
+}
+
+/// Every item of a list endpoint, `limit` at a time, following `nextCursor`.
+pub async fn all_items(app: &TestApp, path: &str, limit: u32) -> Vec<Value> {
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = app
+            .admin(Method::GET, &page_url(path, limit, cursor.as_deref()), None)
+            .await
+            .expect(200);
+        let batch = page["items"].as_array().expect("items array");
+        assert!(batch.len() <= limit as usize, "{path}: page larger than the limit");
+        items.extend(batch.iter().cloned());
+        match page["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+        assert!(items.len() < 10_000, "pagination of {path} does not end");
+    }
+    items
+}
+
+/// Moves a task through the state machine as the admin.
+pub async fn move_to(app: &TestApp, id: &str, to: &str) -> Reply {
+    app.admin(
+        Method::POST,
+        &format!("/api/tasks/{id}/transition"),
+        Some(json!({ "to": to })),
+    )
+    .await
+}
+
+/// A task's detail, read as the admin.
+pub async fn get_task(app: &TestApp, id: &str) -> Value {
+    app.admin(Method::GET, &format!("/api/tasks/{id}"), None)
+        .await
+        .expect(200)
+}
