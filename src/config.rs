@@ -46,6 +46,12 @@ pub struct Settings {
     /// Period of the runtime's tick (heartbeat monitor and, later, SLO and escalation checks), in ms.
     #[arg(long, env = "MC_TICK_MS", default_value_t = 30_000)]
     pub tick_ms: u64,
+    /// Messages one agent may send per minute (sliding window); over it → 429. 0 turns the limit off.
+    #[arg(long, env = "MC_MESSAGE_RATE_PER_MIN", default_value_t = 10)]
+    pub message_rate_per_min: u32,
+    /// How long a message lives before the tick deletes it (e.g. `30d`, `12h`; at least 1h).
+    #[arg(long, env = "MC_MESSAGE_TTL", default_value = "30d")]
+    pub message_ttl: String,
     /// Largest accepted request body, in bytes; larger bodies get 413.
     #[arg(long, env = "MC_BODY_LIMIT", default_value_t = 1_048_576)]
     pub body_limit: usize,
@@ -80,10 +86,34 @@ pub struct Config {
     pub heartbeat_timeout: Duration,
     /// `None` disables the timer: tests and simulations send ticks themselves after moving a `ManualClock`.
     pub tick: Option<Duration>,
+    pub messaging: MessagingConfig,
     pub body_limit: usize,
     pub workers: usize,
     pub store: StoreOptions,
     pub clock: SharedClock,
+}
+
+/// Rules of agent-to-agent messaging.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessagingConfig {
+    /// Sends per sending agent per minute; 0 = unlimited.
+    pub rate_per_min: u32,
+    pub ttl: Duration,
+}
+
+impl MessagingConfig {
+    pub fn ttl_ms(&self) -> i64 {
+        i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX)
+    }
+}
+
+impl Default for MessagingConfig {
+    fn default() -> Self {
+        MessagingConfig {
+            rate_per_min: 10,
+            ttl: Duration::from_secs(30 * 24 * 3600),
+        }
+    }
 }
 
 impl Config {
@@ -101,6 +131,8 @@ impl Config {
             admin_token: None,
             heartbeat_timeout: "5m".into(),
             tick_ms: 30_000,
+            message_rate_per_min: 10,
+            message_ttl: "30d".into(),
             body_limit: 1_048_576,
             workers: 1,
         })?;
@@ -129,6 +161,16 @@ impl Config {
                 }
                 ok
             });
+        let message_ttl = humantime::parse_duration(&settings.message_ttl)
+            .map_err(|e| problems.push(format!("MC_MESSAGE_TTL '{}': {e}", settings.message_ttl)))
+            .ok()
+            .filter(|d| {
+                let ok = *d >= Duration::from_secs(3600);
+                if !ok {
+                    problems.push("MC_MESSAGE_TTL must be at least 1h".into());
+                }
+                ok
+            });
         if settings.tick_ms < 10 {
             problems.push("MC_TICK_MS must be at least 10".into());
         }
@@ -139,8 +181,10 @@ impl Config {
         if admin_token.as_ref().is_some_and(|t| t.len() < 16) {
             problems.push("MC_ADMIN_TOKEN must be at least 16 characters".into());
         }
-        match (bind, store, database_url, heartbeat_timeout) {
-            (Some(bind), Some(store), Some(database_url), Some(heartbeat_timeout)) if problems.is_empty() => {
+        match (bind, store, database_url, heartbeat_timeout, message_ttl) {
+            (Some(bind), Some(store), Some(database_url), Some(heartbeat_timeout), Some(ttl))
+                if problems.is_empty() =>
+            {
                 Ok(Config {
                     bind,
                     database_url,
@@ -148,6 +192,10 @@ impl Config {
                     admin_token: admin_token.map(Secret::new),
                     heartbeat_timeout,
                     tick: Some(Duration::from_millis(settings.tick_ms)),
+                    messaging: MessagingConfig {
+                        rate_per_min: settings.message_rate_per_min,
+                        ttl,
+                    },
                     body_limit: settings.body_limit,
                     workers: settings.workers,
                     store,

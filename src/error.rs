@@ -27,6 +27,8 @@ pub enum ErrorCode {
     AgentNotFound,
     TaskNotFound,
     DependencyNotFound,
+    MessageNotFound,
+    TemplateNotFound,
     RouteNotFound,
     /// An agent asked for work and has no `ready` task assigned to it.
     NoTaskAvailable,
@@ -43,6 +45,8 @@ pub enum ErrorCode {
     BlockedByDependencies,
     /// The task must have an assignee for this move.
     TaskUnassigned,
+    /// The message was already acknowledged; `details.acknowledgedAt` says when.
+    AlreadyAcknowledged,
     PayloadTooLarge,
     RateLimited,
     /// The store could not commit or answer; nothing was changed.
@@ -57,7 +61,8 @@ impl ErrorCode {
             InvalidJson | ValidationFailed => 400,
             Unauthorized => 401,
             Forbidden | AgentSuspended => 403,
-            AgentNotFound | TaskNotFound | DependencyNotFound | RouteNotFound | NoTaskAvailable => 404,
+            AgentNotFound | TaskNotFound | DependencyNotFound | MessageNotFound | TemplateNotFound | RouteNotFound
+            | NoTaskAvailable => 404,
             MethodNotAllowed => 405,
             AgentUnavailable
             | InvalidTransition
@@ -66,7 +71,8 @@ impl ErrorCode {
             | AgentHasOpenTasks
             | TaskFinished
             | BlockedByDependencies
-            | TaskUnassigned => 409,
+            | TaskUnassigned
+            | AlreadyAcknowledged => 409,
             PayloadTooLarge => 413,
             RateLimited => 429,
             Internal => 500,

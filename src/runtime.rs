@@ -1,19 +1,24 @@
 //! `Runtime::start(config)` wires the store, the journal and the actors, rehydrating every owner from the
 //! store, and returns the handles that the HTTP server, tests, examples and benchmarks all use.
 
+use crate::actors::agent::AgentState;
 use crate::actors::directory::messages::{SetTaskBoard, Tick};
 use crate::actors::directory::AgentDirectory;
+use crate::actors::escalation::{self, EscalationScheduler};
 use crate::actors::history::History;
 use crate::actors::task_board::messages::SetDirectory;
 use crate::actors::task_board::TaskBoard;
+use crate::actors::templates::TemplateLibrary;
 use crate::actors::{Deps, EventBus};
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::domain::message::IDEMPOTENCY_WINDOW_MS;
 use crate::domain::{token, Activity, ActivityKind, Principal};
 use crate::error::{AppError, AppResult};
 use crate::ids::new_id;
-use crate::store::{queries, Journal, Store, StoreError, WriteOp};
+use crate::store::{message_queries, queries, Journal, Store, StoreError, WriteOp};
 use actix::{Actor, Addr};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -22,6 +27,8 @@ use std::sync::Arc;
 pub struct Handles {
     pub directory: Addr<AgentDirectory>,
     pub board: Addr<TaskBoard>,
+    pub templates: Addr<TemplateLibrary>,
+    pub escalation: Addr<EscalationScheduler>,
     pub events: Addr<EventBus>,
     pub history: History,
     pub clock: SharedClock,
@@ -29,11 +36,21 @@ pub struct Handles {
 }
 
 impl Handles {
-    /// Runs one round of periodic work now: the heartbeat monitor (later issues add SLO and escalation
-    /// checks). The timer calls this in production; tests and simulations call it after moving the clock.
+    /// Runs one round of periodic work now: the heartbeat monitor, message expiry and acknowledgement
+    /// deadlines (later issues add SLO checks). The timer calls this in production; tests and simulations
+    /// call it after moving the clock.
     pub async fn tick(&self) -> AppResult<TickReport> {
         let went_offline = self.directory.send(Tick).await.map_err(AppError::mailbox)??;
-        Ok(TickReport { went_offline })
+        let sweep = self
+            .escalation
+            .send(escalation::Tick)
+            .await
+            .map_err(AppError::mailbox)??;
+        Ok(TickReport {
+            went_offline,
+            escalated_message_ids: sweep.escalated_message_ids,
+            expired_messages: sweep.expired_messages,
+        })
     }
 }
 
@@ -41,6 +58,10 @@ impl Handles {
 pub struct TickReport {
     /// Names of the agents the heartbeat monitor marked offline.
     pub went_offline: Vec<String>,
+    /// Messages escalated for a missed acknowledgement deadline.
+    pub escalated_message_ids: Vec<String>,
+    /// Expired messages deleted.
+    pub expired_messages: usize,
 }
 
 /// How the admin token was settled at start.
@@ -81,10 +102,11 @@ impl Runtime {
         };
         let options = config.store.clone();
         let open_url = url.clone();
+        let now = config.clock.now_ms();
         let (store, writer, boot) = actix_rt::task::spawn_blocking(move || {
             let store = Store::open(&open_url, &options)?;
             let writer = store.writer_connection()?;
-            let boot = Boot::load(&store)?;
+            let boot = Boot::load(&store, now)?;
             Ok::<_, StoreError>((store, writer, boot))
         })
         .await
@@ -101,15 +123,20 @@ impl Runtime {
             clock: config.clock.clone(),
             events: events.clone(),
             heartbeat_timeout: config.heartbeat_timeout,
+            messaging: config.messaging,
         };
         let board = TaskBoard::start(boot.open_tasks, boot.finished, boot.dependencies, deps.clone());
-        let directory = AgentDirectory::start(boot.agents, boot.tokens, deps);
+        let templates = TemplateLibrary::start(boot.templates, deps.clone());
+        let directory = AgentDirectory::start(boot.agents, boot.tokens, deps.clone());
         directory.do_send(SetTaskBoard(board.clone()));
         board.do_send(SetDirectory(directory.clone()));
+        let escalation = EscalationScheduler::start(deps, directory.clone(), board.clone(), &events);
 
         let handles = Handles {
             directory,
             board,
+            templates,
+            escalation,
             events,
             history: History::new(store.clone()),
             clock: config.clock.clone(),
@@ -157,7 +184,8 @@ impl Runtime {
 
 /// Everything the owners rehydrate from at boot.
 struct Boot {
-    agents: Vec<crate::domain::Agent>,
+    agents: Vec<AgentState>,
+    templates: Vec<crate::domain::template::MessageTemplate>,
     tokens: Vec<(String, String)>,
     open_tasks: Vec<crate::domain::Task>,
     finished: Vec<(String, crate::domain::TaskStatus, String)>,
@@ -165,10 +193,29 @@ struct Boot {
 }
 
 impl Boot {
-    fn load(store: &Store) -> Result<Boot, StoreError> {
+    fn load(store: &Store, now: i64) -> Result<Boot, StoreError> {
         let mut conn = store.connection()?;
+        let mut open: HashMap<String, Vec<crate::domain::Message>> = HashMap::new();
+        for message in message_queries::open_messages(&mut conn, now)? {
+            open.entry(message.to_agent_id.clone()).or_default().push(message);
+        }
+        let mut keys: HashMap<String, Vec<(String, String, i64)>> = HashMap::new();
+        for (sender, key, message_id, at) in
+            message_queries::idempotency_keys_since(&mut conn, now - IDEMPOTENCY_WINDOW_MS)?
+        {
+            keys.entry(sender).or_default().push((key, message_id, at));
+        }
+        let agents = queries::all_agents(&mut conn)?
+            .into_iter()
+            .map(|agent| AgentState {
+                open_messages: open.remove(&agent.id).unwrap_or_default(),
+                idempotency_keys: keys.remove(&agent.id).unwrap_or_default(),
+                agent,
+            })
+            .collect();
         Ok(Boot {
-            agents: queries::all_agents(&mut conn)?,
+            agents,
+            templates: message_queries::all_templates(&mut conn)?,
             tokens: queries::agent_token_hashes(&mut conn)?,
             open_tasks: queries::open_tasks(&mut conn)?,
             finished: queries::finished_task_index(&mut conn)?,

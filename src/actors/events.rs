@@ -14,6 +14,8 @@ pub enum TaskEventKind {
     AttemptFailed,
     /// The task's last unfinished blocker finished and it went back to `ready`.
     Unblocked,
+    /// An escalation raised the task's priority and escalation level.
+    Escalated,
     Deleted,
 }
 

@@ -7,16 +7,20 @@
 //! (`AtomicResponse`), so two requests never validate against the same stale state.
 //!
 //! Deadlock rule: an owner may hold its mailbox while waiting on the journal, and the task board may also
-//! hold it while asking the directory to resolve an agent. Nothing ever holds its mailbox while waiting on
-//! the task board, so no cycle of waits can form.
+//! hold it while asking the directory to resolve an agent. Agent actors hold theirs only while waiting on
+//! the journal. Nothing ever holds its mailbox while waiting on the task board, so no cycle of waits can
+//! form.
 
 pub mod agent;
 pub mod directory;
+pub mod escalation;
 pub mod events;
 pub mod history;
 pub mod task_board;
+pub mod templates;
 
 use crate::clock::SharedClock;
+use crate::config::MessagingConfig;
 use crate::error::{AppError, AppResult};
 use crate::store::{Journal, Store, WriteOp};
 use actix::fut::{self, ActorFutureExt};
@@ -33,6 +37,7 @@ pub struct Deps {
     pub clock: SharedClock,
     pub events: Addr<EventBus>,
     pub heartbeat_timeout: Duration,
+    pub messaging: MessagingConfig,
 }
 
 impl Deps {

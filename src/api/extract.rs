@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 /// The authenticated caller. Missing or unknown token → 401; a suspended agent's token → 403.
 pub struct Caller(pub Principal);
 
-fn bearer_token(req: &HttpRequest) -> Option<String> {
+pub(super) fn bearer_token(req: &HttpRequest) -> Option<String> {
     let header = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = header.trim().split_once(' ')?;
     let token = token.trim();

@@ -6,9 +6,12 @@ mod agents;
 mod errors;
 mod extract;
 mod health;
+mod messages;
 mod openapi;
 pub mod server;
+mod stream;
 mod tasks;
+mod templates;
 
 pub use openapi::ApiDoc;
 
@@ -32,6 +35,32 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/agents/{id}/token/rotate", web::post().to(agents::rotate_token))
                 .route("/agents/{id}/heartbeat", web::post().to(agents::heartbeat))
                 .route("/agents/{id}/claim", web::post().to(tasks::claim))
+                .route("/agents/{id}/wake", web::post().to(messages::wake))
+                .route("/agents/{id}/stream", web::get().to(stream::stream))
+                .route("/agents/{id}/messages", web::post().to(messages::send_message))
+                .route("/agents/{id}/messages", web::get().to(messages::inbox))
+                .route(
+                    "/agents/{id}/messages/from-template",
+                    web::post().to(messages::send_from_template),
+                )
+                .route("/agents/{id}/messages/sent", web::get().to(messages::sent))
+                .route("/agents/{id}/messages/search", web::get().to(messages::search))
+                .route("/agents/{id}/messages/stats", web::get().to(messages::stats))
+                .route("/agents/{id}/messages/read", web::post().to(messages::read_batch))
+                .route(
+                    "/agents/{id}/messages/{message_id}/read",
+                    web::post().to(messages::read_one),
+                )
+                .route(
+                    "/agents/{id}/messages/{message_id}/acknowledge",
+                    web::post().to(messages::acknowledge),
+                )
+                .route("/messages/{id}", web::get().to(messages::get))
+                .route("/message-templates", web::post().to(templates::create))
+                .route("/message-templates", web::get().to(templates::list))
+                .route("/message-templates/{name}", web::get().to(templates::get))
+                .route("/message-templates/{name}", web::patch().to(templates::update))
+                .route("/message-templates/{name}", web::delete().to(templates::delete))
                 .route("/tasks", web::post().to(tasks::create))
                 .route("/tasks", web::get().to(tasks::list))
                 .route("/tasks/{id}", web::get().to(tasks::get))

@@ -1,6 +1,6 @@
 //! The OpenAPI 3 document, generated from the handlers' annotations and the types' schemas.
 
-use super::{activity, agents, health, tasks};
+use super::{activity, agents, health, messages, stream, tasks, templates};
 use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -15,9 +15,14 @@ use utoipa::{Modify, OpenApi};
         tasks::create, tasks::list, tasks::get, tasks::update, tasks::transition, tasks::assign, tasks::claim,
         tasks::complete, tasks::fail, tasks::add_dependency, tasks::remove_dependency, tasks::delete,
         activity::list,
+        messages::send_message, messages::send_from_template, messages::inbox, messages::sent, messages::search,
+        messages::stats, messages::read_batch, messages::read_one, messages::acknowledge, messages::get,
+        messages::wake, stream::stream,
+        templates::create, templates::list, templates::get, templates::update, templates::delete,
     ),
     modifiers(&BearerAuth),
-    tags((name = "agents"), (name = "tasks"), (name = "activity"), (name = "health"))
+    tags((name = "agents"), (name = "tasks"), (name = "messages"), (name = "message-templates"),
+        (name = "activity"), (name = "health"))
 )]
 pub struct ApiDoc;
 

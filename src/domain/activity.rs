@@ -25,7 +25,16 @@ text_enum! {
         TaskUnblocked => "task_unblocked",
         TaskDeleted => "task_deleted",
         DependencyAdded => "dependency_added",
-        DependencyRemoved => "dependency_removed"
+        DependencyRemoved => "dependency_removed",
+        TaskEscalated => "task_escalated",
+        MessageSent => "message_sent",
+        MessageRead => "message_read",
+        MessageAcknowledged => "message_acknowledged",
+        MessageEscalated => "message_escalated",
+        MessagesExpired => "messages_expired",
+        TemplateCreated => "template_created",
+        TemplateUpdated => "template_updated",
+        TemplateDeleted => "template_deleted"
     }
 }
 

@@ -5,14 +5,17 @@
 pub mod activity;
 pub mod agent;
 pub mod dependency;
+pub mod message;
 pub mod principal;
 pub mod query;
 pub mod task;
+pub mod template;
 mod text_enum;
 pub mod token;
 
 pub use activity::{Activity, ActivityKind};
 pub use agent::{Agent, AgentConstraints, AgentKind, AgentLevel, AgentStatus};
+pub use message::{Message, MessagePriority, MessageType, SenderKind};
 pub use principal::Principal;
 pub use task::{Priority, SlaTier, Task, TaskFailure, TaskRequirements, TaskStatus};
 

@@ -349,6 +349,28 @@ pub fn moved(task: &Task, to: TaskStatus, now: i64) -> Task {
     next
 }
 
+impl Priority {
+    /// One level more urgent; `P0` stays `P0`.
+    pub fn raised(self) -> Priority {
+        match self {
+            Priority::P3 => Priority::P2,
+            Priority::P2 => Priority::P1,
+            Priority::P1 | Priority::P0 => Priority::P0,
+        }
+    }
+}
+
+/// Escalates a copy of the task: priority up one level (a `P0` task stays `P0` but still counts the
+/// escalation) and `escalationLevel` up by one.
+pub fn escalated(task: &Task, now: i64) -> Task {
+    let mut next = task.clone();
+    next.priority = task.priority.raised();
+    next.escalation_level += 1;
+    next.escalated_at = Some(now);
+    next.updated_at = now;
+    next
+}
+
 /// Why a task may not move to `to` right now, beyond the state machine: work needs an assignee, and a task
 /// with unfinished blockers may only wait (`backlog`, `blocked`) or be cancelled.
 pub fn check_work_move(task: &Task, to: TaskStatus, open_blockers: &[String]) -> Result<(), RuleViolation> {
@@ -499,5 +521,18 @@ mod tests {
         assert_eq!(all[0].created_at, 1);
         assert_eq!(all[1].created_at, 10);
         assert_eq!(all[2].priority, Priority::P1);
+    }
+
+    #[test]
+    fn escalation_raises_priority_and_counts_levels() {
+        let draft: TaskDraft = serde_json::from_value(serde_json::json!({"title": "x", "priority": "P2"})).unwrap();
+        let task = create(draft, "t".into(), "admin".into(), 0).unwrap();
+        let once = escalated(&task, 5);
+        assert_eq!(
+            (once.priority, once.escalation_level, once.escalated_at),
+            (Priority::P1, 1, Some(5))
+        );
+        let top = escalated(&escalated(&once, 6), 7);
+        assert_eq!((top.priority, top.escalation_level), (Priority::P0, 3));
     }
 }

@@ -6,10 +6,11 @@
 //! a failed commit fails every batch in that transaction. Owners reply to their clients only after the
 //! journal's answer, which is what makes "acknowledged" mean "durable".
 
-use super::rows::{ActivityRow, AgentRow, DependencyRow, TaskRow, TokenRow};
-use super::schema::{activities, agents, api_tokens, task_dependencies, tasks};
+use super::rows::{ActivityRow, AgentRow, DependencyRow, MessageRow, TaskRow, TemplateRow, TokenRow};
+use super::schema::{activities, agents, api_tokens, message_templates, messages, task_dependencies, tasks};
 use super::{AnyConnection, StoreError};
-use crate::domain::{Activity, Agent, Task};
+use crate::domain::template::MessageTemplate;
+use crate::domain::{Activity, Agent, Message, Task};
 use diesel::prelude::*;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -42,6 +43,18 @@ pub enum WriteOp {
         blocker_id: String,
     },
     InsertActivity(ActivityRow),
+    InsertMessage(MessageRow),
+    /// Read, acknowledgement or escalation state of one message.
+    UpdateMessage(MessageRow),
+    /// Messages past their expiry, by id.
+    DeleteMessages {
+        ids: Vec<String>,
+    },
+    InsertTemplate(TemplateRow),
+    UpdateTemplate(TemplateRow),
+    DeleteTemplate {
+        id: String,
+    },
 }
 
 impl WriteOp {
@@ -59,6 +72,18 @@ impl WriteOp {
     }
     pub fn activity(activity: &Activity) -> Self {
         WriteOp::InsertActivity(activity.into())
+    }
+    pub fn insert_message(message: &Message) -> Self {
+        WriteOp::InsertMessage(message.into())
+    }
+    pub fn update_message(message: &Message) -> Self {
+        WriteOp::UpdateMessage(message.into())
+    }
+    pub fn insert_template(template: &MessageTemplate) -> Self {
+        WriteOp::InsertTemplate(template.into())
+    }
+    pub fn update_template(template: &MessageTemplate) -> Self {
+        WriteOp::UpdateTemplate(template.into())
     }
     pub fn agent_token(id: String, agent_id: &str, token_hash: String, now: i64) -> Self {
         WriteOp::InsertToken(TokenRow {
@@ -104,6 +129,8 @@ impl WriteOp {
             }
             WriteOp::DeleteAgent { id } => {
                 diesel::delete(api_tokens::table.filter(api_tokens::agent_id.eq(id))).execute(conn)?;
+                // The inbox goes with its agent; what it sent stays in the other inboxes.
+                diesel::delete(messages::table.filter(messages::to_agent_id.eq(id))).execute(conn)?;
                 let n = diesel::delete(agents::table.find(id)).execute(conn)?;
                 expect_one(n, "agent delete")
             }
@@ -156,6 +183,32 @@ impl WriteOp {
                 .values(row)
                 .execute(conn)
                 .map(drop),
+            WriteOp::InsertMessage(row) => diesel::insert_into(messages::table).values(row).execute(conn).map(drop),
+            WriteOp::UpdateMessage(row) => {
+                let n = diesel::update(messages::table.find(&row.id)).set(row).execute(conn)?;
+                expect_one(n, "message update")
+            }
+            WriteOp::DeleteMessages { ids } => {
+                // Bounded chunks keep each statement under every backend's bind-parameter limit.
+                for chunk in ids.chunks(500) {
+                    diesel::delete(messages::table.filter(messages::id.eq_any(chunk))).execute(conn)?;
+                }
+                Ok(())
+            }
+            WriteOp::InsertTemplate(row) => diesel::insert_into(message_templates::table)
+                .values(row)
+                .execute(conn)
+                .map(drop),
+            WriteOp::UpdateTemplate(row) => {
+                let n = diesel::update(message_templates::table.find(&row.id))
+                    .set(row)
+                    .execute(conn)?;
+                expect_one(n, "template update")
+            }
+            WriteOp::DeleteTemplate { id } => {
+                let n = diesel::delete(message_templates::table.find(id)).execute(conn)?;
+                expect_one(n, "template delete")
+            }
         }
     }
 }

@@ -2,6 +2,7 @@
 //! single writer. This folder is the only place that knows SQL.
 
 pub mod journal;
+pub mod message_queries;
 pub mod queries;
 pub mod rows;
 pub mod schema;

@@ -1,9 +1,10 @@
 //! Row structs: the stored shape of each entity, and the conversions between rows and domain types.
 //! JSON-valued fields are TEXT; enums are TEXT parsed back through the domain's closed sets.
 
-use super::schema::{activities, agents, api_tokens, task_dependencies, tasks};
+use super::schema::{activities, agents, api_tokens, message_templates, messages, task_dependencies, tasks};
 use super::StoreError;
-use crate::domain::{Activity, Agent, Task};
+use crate::domain::template::MessageTemplate;
+use crate::domain::{Activity, Agent, Message, Task};
 use diesel::prelude::*;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -260,6 +261,145 @@ impl TryFrom<ActivityRow> for Activity {
             task_id: r.task_id,
             message: r.message,
             created_at: r.created_at,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
+#[diesel(table_name = messages, treat_none_as_null = true)]
+pub struct MessageRow {
+    pub id: String,
+    pub sender_kind: String,
+    pub from_agent_id: Option<String>,
+    pub from_agent_name: String,
+    pub to_agent_id: String,
+    pub to_agent_name: String,
+    pub kind: String,
+    pub priority: String,
+    pub subject: String,
+    pub body: String,
+    pub task_id: Option<String>,
+    pub related_task_ids: String,
+    pub data: Option<String>,
+    pub read_at: Option<i64>,
+    pub acknowledged_at: Option<i64>,
+    pub action_taken: Option<String>,
+    pub ack_deadline_at: Option<i64>,
+    pub escalation_action: Option<String>,
+    pub escalated_at: Option<i64>,
+    pub reply_to_id: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+impl From<&Message> for MessageRow {
+    fn from(m: &Message) -> Self {
+        Self {
+            id: m.id.clone(),
+            sender_kind: m.sender_kind.as_str().into(),
+            from_agent_id: m.from_agent_id.clone(),
+            from_agent_name: m.from_agent_name.clone(),
+            to_agent_id: m.to_agent_id.clone(),
+            to_agent_name: m.to_agent_name.clone(),
+            kind: m.kind.as_str().into(),
+            priority: m.priority.as_str().into(),
+            subject: m.subject.clone(),
+            body: m.body.clone(),
+            task_id: m.task_id.clone(),
+            related_task_ids: to_json(&m.related_task_ids),
+            data: m.data.as_ref().map(to_json),
+            read_at: m.read_at,
+            acknowledged_at: m.acknowledged_at,
+            action_taken: m.action_taken.clone(),
+            ack_deadline_at: m.ack_deadline_at,
+            escalation_action: m.escalation_action.clone(),
+            escalated_at: m.escalated_at,
+            reply_to_id: m.reply_to_id.clone(),
+            idempotency_key: m.idempotency_key.clone(),
+            created_at: m.created_at,
+            expires_at: m.expires_at,
+        }
+    }
+}
+
+impl TryFrom<MessageRow> for Message {
+    type Error = StoreError;
+    fn try_from(r: MessageRow) -> Result<Self, StoreError> {
+        Ok(Message {
+            sender_kind: parse(&r.sender_kind)?,
+            kind: parse(&r.kind)?,
+            priority: parse(&r.priority)?,
+            related_task_ids: from_json("messages.related_task_ids", &r.related_task_ids)?,
+            data: r.data.as_deref().map(|t| from_json("messages.data", t)).transpose()?,
+            id: r.id,
+            from_agent_id: r.from_agent_id,
+            from_agent_name: r.from_agent_name,
+            to_agent_id: r.to_agent_id,
+            to_agent_name: r.to_agent_name,
+            subject: r.subject,
+            body: r.body,
+            task_id: r.task_id,
+            read_at: r.read_at,
+            acknowledged_at: r.acknowledged_at,
+            action_taken: r.action_taken,
+            ack_deadline_at: r.ack_deadline_at,
+            escalation_action: r.escalation_action,
+            escalated_at: r.escalated_at,
+            reply_to_id: r.reply_to_id,
+            idempotency_key: r.idempotency_key,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
+#[diesel(table_name = message_templates)]
+pub struct TemplateRow {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub priority: String,
+    pub subject_template: String,
+    pub body_template: String,
+    pub required_vars: String,
+    pub optional_vars: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<&MessageTemplate> for TemplateRow {
+    fn from(t: &MessageTemplate) -> Self {
+        Self {
+            id: t.id.clone(),
+            name: t.name.clone(),
+            kind: t.kind.as_str().into(),
+            priority: t.priority.as_str().into(),
+            subject_template: t.subject_template.clone(),
+            body_template: t.body_template.clone(),
+            required_vars: to_json(&t.required_vars),
+            optional_vars: to_json(&t.optional_vars),
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+        }
+    }
+}
+
+impl TryFrom<TemplateRow> for MessageTemplate {
+    type Error = StoreError;
+    fn try_from(r: TemplateRow) -> Result<Self, StoreError> {
+        Ok(MessageTemplate {
+            kind: parse(&r.kind)?,
+            priority: parse(&r.priority)?,
+            required_vars: from_json("message_templates.required_vars", &r.required_vars)?,
+            optional_vars: from_json("message_templates.optional_vars", &r.optional_vars)?,
+            id: r.id,
+            name: r.name,
+            subject_template: r.subject_template,
+            body_template: r.body_template,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
         })
     }
 }

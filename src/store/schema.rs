@@ -86,4 +86,55 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(agents, api_tokens, tasks, task_dependencies, activities);
+diesel::table! {
+    messages (id) {
+        id -> Text,
+        sender_kind -> Text,
+        from_agent_id -> Nullable<Text>,
+        from_agent_name -> Text,
+        to_agent_id -> Text,
+        to_agent_name -> Text,
+        kind -> Text,
+        priority -> Text,
+        subject -> Text,
+        body -> Text,
+        task_id -> Nullable<Text>,
+        related_task_ids -> Text,
+        data -> Nullable<Text>,
+        read_at -> Nullable<BigInt>,
+        acknowledged_at -> Nullable<BigInt>,
+        action_taken -> Nullable<Text>,
+        ack_deadline_at -> Nullable<BigInt>,
+        escalation_action -> Nullable<Text>,
+        escalated_at -> Nullable<BigInt>,
+        reply_to_id -> Nullable<Text>,
+        idempotency_key -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    message_templates (id) {
+        id -> Text,
+        name -> Text,
+        kind -> Text,
+        priority -> Text,
+        subject_template -> Text,
+        body_template -> Text,
+        required_vars -> Text,
+        optional_vars -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    agents,
+    api_tokens,
+    tasks,
+    task_dependencies,
+    activities,
+    messages,
+    message_templates
+);

@@ -1,6 +1,7 @@
 use super::messages::*;
 use super::AgentDirectory;
 use crate::actors::agent::messages as agent_msg;
+use crate::actors::agent::AgentState;
 use crate::actors::events::{AgentEvent, AgentEventKind};
 use crate::actors::task_board::messages::ReleaseAgentTasks;
 use crate::actors::{atomic, persist_then, reply_now};
@@ -73,7 +74,11 @@ impl Handler<Register> for AgentDirectory {
             move |dir: &mut AgentDirectory| {
                 dir.agent_by_token.insert(hash.clone(), agent.id.clone());
                 dir.token_of_agent.insert(agent.id.clone(), hash);
-                dir.adopt(agent.clone());
+                dir.adopt(AgentState {
+                    agent: agent.clone(),
+                    open_messages: Vec::new(),
+                    idempotency_keys: Vec::new(),
+                });
                 dir.deps.events.do_send(AgentEvent {
                     kind: AgentEventKind::Registered,
                     agent: agent.clone(),

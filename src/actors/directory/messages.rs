@@ -2,12 +2,15 @@
 //! resolves it and forwards to that agent's actor.
 
 use super::super::task_board::TaskBoard;
+use crate::actors::agent::messages::{Acknowledged, InboxPage, Overdue, ReadReceipt, Sent, Stream};
 use crate::domain::agent::{AgentDraft, AgentPatch};
+use crate::domain::message::{self as mail, InboxFilter, InboxStats, MessageDraft};
 use crate::domain::query::{Page, PageRequest};
-use crate::domain::{Agent, AgentLevel, AgentStatus, Principal};
+use crate::domain::{Agent, AgentLevel, AgentStatus, Principal, Task};
 use crate::error::AppResult;
 use actix::{Addr, Message};
 use serde::Serialize;
+use std::time::Duration;
 use utoipa::ToSchema;
 
 /// An agent and its token. The token is shown only here: at registration and at rotation.
@@ -103,3 +106,137 @@ pub struct Tick;
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct SetTaskBoard(pub Addr<TaskBoard>);
+
+// ---- Messaging: the directory resolves the agents named and forwards to their actors. -------------------
+
+/// Send as agent `from` (id or name) to the draft's recipient.
+#[derive(Message)]
+#[rtype(result = "AppResult<Sent>")]
+pub struct SendMessage {
+    pub from: String,
+    pub draft: MessageDraft,
+    pub by: Principal,
+    pub idempotency_key: Option<String>,
+}
+
+/// A message from the runtime itself (escalation alerts, dependency notices): no sender agent, no rate
+/// limit.
+#[derive(Message)]
+#[rtype(result = "AppResult<mail::Message>")]
+pub struct SendSystemMessage {
+    pub draft: MessageDraft,
+}
+
+#[derive(Message)]
+#[rtype(result = "AppResult<InboxPage>")]
+pub struct ListInbox {
+    pub key: String,
+    pub filter: InboxFilter,
+    pub page: PageRequest,
+    pub wait: Option<Duration>,
+    pub by: Principal,
+}
+
+#[derive(Message)]
+#[rtype(result = "AppResult<ReadReceipt>")]
+pub struct MarkRead {
+    pub key: String,
+    pub ids: Vec<String>,
+    pub by: Principal,
+}
+
+#[derive(Message)]
+#[rtype(result = "AppResult<mail::Message>")]
+pub struct ReadMessage {
+    pub key: String,
+    pub message_id: String,
+    pub by: Principal,
+}
+
+#[derive(Message)]
+#[rtype(result = "AppResult<Acknowledged>")]
+pub struct AcknowledgeMessage {
+    pub key: String,
+    pub message_id: String,
+    pub response: Option<String>,
+    pub action_taken: Option<String>,
+    pub by: Principal,
+}
+
+/// Messages an agent sent, newest first.
+#[derive(Message)]
+#[rtype(result = "AppResult<Page<mail::Message>>")]
+pub struct ListSent {
+    pub key: String,
+    pub page: PageRequest,
+    pub by: Principal,
+}
+
+#[derive(Message)]
+#[rtype(result = "AppResult<Page<mail::Message>>")]
+pub struct SearchInbox {
+    pub key: String,
+    pub text: String,
+    pub page: PageRequest,
+    pub by: Principal,
+}
+
+#[derive(Message)]
+#[rtype(result = "AppResult<InboxStats>")]
+pub struct InboxStatistics {
+    pub key: String,
+    pub by: Principal,
+}
+
+/// One message, for its sender, its recipient or the admin.
+#[derive(Message)]
+#[rtype(result = "AppResult<mail::Message>")]
+pub struct GetMessage {
+    pub id: String,
+    pub by: Principal,
+}
+
+#[derive(Message)]
+#[rtype(result = "AppResult<Stream>")]
+pub struct OpenStream {
+    pub key: String,
+    pub by: Principal,
+}
+
+/// Everything an agent needs on waking, after a heartbeat.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Wakeup {
+    pub agent: Agent,
+    /// Unread messages, most urgent first, then newest; at most 10.
+    pub messages: Vec<mail::Message>,
+    pub unread_count: usize,
+    pub unacknowledged_count: usize,
+    pub in_progress: Vec<Task>,
+    pub ready: Vec<Task>,
+}
+
+#[derive(Message)]
+#[rtype(result = "AppResult<Wakeup>")]
+pub struct Wake {
+    pub key: String,
+    pub by: Principal,
+}
+
+/// The tick's deadline check over every inbox.
+#[derive(Message)]
+#[rtype(result = "AppResult<Vec<Overdue>>")]
+pub struct EscalateOverdue;
+
+/// Expired messages were deleted from the store: each recipient drops them from memory.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ForgetMessages {
+    /// (recipient id, message id)
+    pub messages: Vec<(String, String)>,
+}
+
+/// Every `lead`-level agent that is not suspended, by id.
+#[derive(Message)]
+#[rtype(result = "AppResult<Vec<Agent>>")]
+pub struct Leads;

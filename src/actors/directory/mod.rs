@@ -6,8 +6,9 @@
 
 mod handlers;
 pub mod messages;
+mod messaging;
 
-use super::agent::AgentActor;
+use super::agent::{AgentActor, AgentState};
 use super::task_board::TaskBoard;
 use super::Deps;
 use crate::domain::Agent;
@@ -33,7 +34,7 @@ pub struct AgentDirectory {
 
 impl AgentDirectory {
     /// Starts the directory and one actor per stored agent.
-    pub fn start(agents: Vec<Agent>, tokens: Vec<(String, String)>, deps: Deps) -> Addr<AgentDirectory> {
+    pub fn start(agents: Vec<AgentState>, tokens: Vec<(String, String)>, deps: Deps) -> Addr<AgentDirectory> {
         let mut directory = AgentDirectory {
             deps,
             agents: HashMap::new(),
@@ -53,11 +54,12 @@ impl AgentDirectory {
         directory.start()
     }
 
-    fn adopt(&mut self, agent: Agent) {
+    fn adopt(&mut self, state: AgentState) {
+        let agent: &Agent = &state.agent;
         self.ids_by_name.insert(agent.name.clone(), agent.id.clone());
         let id = agent.id.clone();
         let name = agent.name.clone();
-        let addr = AgentActor::start(agent, self.deps.clone());
+        let addr = AgentActor::start(state, self.deps.clone());
         self.agents.insert(id, Entry { name, addr });
     }
 

@@ -110,6 +110,59 @@ impl Handler<TaskExists> for TaskBoard {
     }
 }
 
+impl Handler<MissingTasks> for TaskBoard {
+    type Result = MessageResult<MissingTasks>;
+    fn handle(&mut self, msg: MissingTasks, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(msg.ids.into_iter().filter(|id| !self.exists(id)).collect())
+    }
+}
+
+impl Handler<AgentTasks> for TaskBoard {
+    type Result = MessageResult<AgentTasks>;
+    fn handle(&mut self, msg: AgentTasks, _: &mut Context<Self>) -> Self::Result {
+        let mut tasks: Vec<Task> = self
+            .open
+            .values()
+            .filter(|t| t.assignee_id.as_deref() == Some(msg.agent_id.as_str()))
+            .cloned()
+            .collect();
+        tasks.sort_by(|a, b| a.id.cmp(&b.id));
+        MessageResult(tasks)
+    }
+}
+
+impl Handler<EscalateTask> for TaskBoard {
+    type Result = Reply<Task>;
+
+    fn handle(&mut self, msg: EscalateTask, _: &mut Context<Self>) -> Self::Result {
+        let task = match self.open_task(&msg.id) {
+            Ok(task) => task,
+            Err(e) => return atomic(reply_now(Err(e))),
+        };
+        let now = self.deps.now();
+        let next = rules::escalated(task, now);
+        let mut plan = Plan::default();
+        plan.record(
+            activity(
+                ActivityKind::TaskEscalated,
+                &msg.by,
+                &next,
+                format!(
+                    "'{}' escalated to level {} ({} → {}): {}",
+                    next.title, next.escalation_level, task.priority, next.priority, msg.reason
+                ),
+                now,
+            )
+            .change(
+                serde_json::json!({"priority": task.priority, "escalationLevel": task.escalation_level}),
+                serde_json::json!({"priority": next.priority, "escalationLevel": next.escalation_level}),
+            ),
+        );
+        plan.save(next.clone(), Some(task), TaskEventKind::Escalated, now);
+        atomic(self.commit(plan, reply_task(next)))
+    }
+}
+
 impl Handler<OpenTasks> for TaskBoard {
     type Result = MessageResult<OpenTasks>;
     fn handle(&mut self, _: OpenTasks, _: &mut Context<Self>) -> Self::Result {

@@ -141,6 +141,30 @@ pub struct TaskExists {
     pub id: String,
 }
 
+/// Which of these task ids are unknown (neither open nor finished).
+#[derive(Message)]
+#[rtype(result = "Vec<String>")]
+pub struct MissingTasks {
+    pub ids: Vec<String>,
+}
+
+/// The open tasks assigned to one agent, oldest first.
+#[derive(Message)]
+#[rtype(result = "Vec<Task>")]
+pub struct AgentTasks {
+    pub agent_id: String,
+}
+
+/// Escalates an open task: priority up one level, `escalationLevel` up by one, with the reason in the
+/// activity feed. A finished task → `task_finished`.
+#[derive(Message)]
+#[rtype(result = "AppResult<Task>")]
+pub struct EscalateTask {
+    pub id: String,
+    pub reason: String,
+    pub by: Principal,
+}
+
 /// Every open (non-terminal) task, for dashboards, simulations and later the escalation scheduler.
 #[derive(Message)]
 #[rtype(result = "Vec<Task>")]
