@@ -7,6 +7,7 @@ mod auth;
 mod bad_input;
 mod common;
 mod dependencies;
+mod messages;
 mod persistence;
 mod smoke;
 mod tasks;
