@@ -240,3 +240,10 @@ pub struct ForgetMessages {
 #[derive(Message)]
 #[rtype(result = "AppResult<Vec<Agent>>")]
 pub struct Leads;
+
+/// The address of an agent's actor, for embedders and benchmarks that talk to it directly.
+#[derive(Message)]
+#[rtype(result = "Option<Addr<crate::actors::agent::AgentActor>>")]
+pub struct AgentAddress {
+    pub key: String,
+}

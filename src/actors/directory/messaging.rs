@@ -383,3 +383,11 @@ impl Handler<Leads> for AgentDirectory {
         })
     }
 }
+
+impl Handler<AgentAddress> for AgentDirectory {
+    type Result = Option<Addr<AgentActor>>;
+
+    fn handle(&mut self, msg: AgentAddress, _: &mut Context<Self>) -> Self::Result {
+        self.addr_of(&msg.key).map(|(_, addr)| addr)
+    }
+}
