@@ -130,15 +130,16 @@ pub fn search_inbox(
     text: &str,
     page: &PageRequest,
 ) -> Result<Page<Message>, StoreError> {
-    let pattern = format!("%{}%", escape_like(&text.to_lowercase()));
+    // The pattern goes through the same `lower()` as the columns, so both sides fold alike on either backend.
+    let pattern = || lower(format!("%{}%", escape_like(text)).into_sql::<Text>());
     let mut query = messages::table
         .filter(messages::to_agent_id.eq(agent_id.to_string()))
         .filter(
             lower(messages::subject)
-                .like(pattern.clone())
+                .like(pattern())
                 .escape('\\')
-                .or(lower(messages::body).like(pattern.clone()).escape('\\'))
-                .or(lower(messages::from_agent_name).like(pattern).escape('\\')),
+                .or(lower(messages::body).like(pattern()).escape('\\'))
+                .or(lower(messages::from_agent_name).like(pattern()).escape('\\')),
         )
         .select(MessageRow::as_select())
         .into_boxed();

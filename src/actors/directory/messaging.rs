@@ -187,11 +187,22 @@ impl Handler<AcknowledgeMessage> for AgentDirectory {
                 }
             });
             fut::wrap_future(async move {
+                let reply_to = reply_to?;
+                if let Some(target) = &reply_to {
+                    // A reply is a message like any other: a suspended sender cannot receive it.
+                    let sender = target.addr.send(agent_msg::GetAgent).await.map_err(AppError::mailbox)?;
+                    if sender.status == AgentStatus::Suspended {
+                        return Err(AppError::new(
+                            crate::error::ErrorCode::AgentUnavailable,
+                            format!("{} is suspended and cannot receive the reply", sender.name),
+                        ));
+                    }
+                }
                 let acknowledge = agent_msg::Acknowledge {
                     message_id: msg.message_id,
                     response: msg.response,
                     action_taken: msg.action_taken,
-                    reply_to: reply_to?,
+                    reply_to,
                     by: msg.by,
                 };
                 addr.send(acknowledge).await.map_err(AppError::mailbox)?
