@@ -112,7 +112,9 @@ async fn expire_messages(deps: &Deps, directory: &Addr<AgentDirectory>) -> AppRe
         WriteOp::activity(&activity),
     ];
     deps.journal.commit(ops).await.map_err(AppError::store)?;
-    directory.do_send(ForgetMessages { messages: expired });
+    directory.do_send(ForgetMessages {
+        messages: expired.into_iter().map(|(id, to)| (to, id)).collect(),
+    });
     Ok(count)
 }
 
@@ -143,24 +145,26 @@ pub async fn escalate_message(
             Err(e) => log::warn!("task escalation for message {} not delivered: {e}", message.id),
         }
     }
-    let targets: Vec<String> = match &recipient.lead_id {
-        Some(lead) => vec![lead.clone()],
-        None => match directory.send(Leads).await {
-            Ok(Ok(leads)) => leads
-                .into_iter()
-                .map(|a| a.id)
-                .filter(|id| *id != recipient.id)
-                .collect(),
-            Ok(Err(e)) => {
-                log::warn!("cannot list leads for an escalation: {e}");
-                Vec::new()
-            }
-            Err(e) => {
-                log::warn!("cannot list leads for an escalation: {e}");
-                Vec::new()
-            }
-        },
+    // The recipient's lead first; without one, or when the lead cannot take the alert (suspended, deleted),
+    // every lead-level agent other than the recipient.
+    if let Some(lead) = &recipient.lead_id {
+        match send_alert(directory, lead.clone(), message, &reason).await {
+            Ok(()) => return,
+            Err(e) => log::warn!("escalation alert to lead {lead} failed ({e}); alerting every lead instead"),
+        }
+    }
+    let leads = match directory.send(Leads).await.map_err(AppError::mailbox).and_then(|r| r) {
+        Ok(leads) => leads,
+        Err(e) => {
+            log::warn!("cannot list leads for the escalation of message {}: {e}", message.id);
+            Vec::new()
+        }
     };
+    let targets: Vec<String> = leads
+        .into_iter()
+        .map(|a| a.id)
+        .filter(|id| *id != recipient.id && recipient.lead_id.as_ref() != Some(id))
+        .collect();
     if targets.is_empty() {
         log::warn!(
             "message {} to {} escalated, but there is no lead to alert",
@@ -169,15 +173,17 @@ pub async fn escalate_message(
         );
     }
     for target in targets {
-        let alert = SendSystemMessage {
-            draft: alert_draft(target, message, &reason),
-        };
-        match directory.send(alert).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => log::warn!("escalation alert for message {} not sent: {e}", message.id),
-            Err(e) => log::warn!("escalation alert for message {} not delivered: {e}", message.id),
+        if let Err(e) = send_alert(directory, target, message, &reason).await {
+            log::warn!("escalation alert for message {} not sent: {e}", message.id);
         }
     }
+}
+
+async fn send_alert(directory: &Addr<AgentDirectory>, to: String, message: &Message, reason: &str) -> AppResult<()> {
+    let alert = SendSystemMessage {
+        draft: alert_draft(to, message, reason),
+    };
+    directory.send(alert).await.map_err(AppError::mailbox)?.map(drop)
 }
 
 fn alert_draft(to: String, original: &Message, reason: &str) -> MessageDraft {

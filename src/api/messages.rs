@@ -118,6 +118,18 @@ pub async fn send_from_template(
     req: HttpRequest,
     Json(body): Json<FromTemplateBody>,
 ) -> AppResult<HttpResponse> {
+    let from = id.into_inner();
+    // A retry must replay even if the template has changed or gone since the first send.
+    if let Some(key) = idempotency_key(&req)? {
+        let replay = dir::ReplaySend {
+            from: from.clone(),
+            key,
+            by: by.clone(),
+        };
+        if let Some(sent) = send(&handles.directory, replay).await? {
+            return Ok(sent_response(sent));
+        }
+    }
     let rendered = send(
         &handles.templates,
         RenderTemplate {
@@ -139,7 +151,7 @@ pub async fn send_from_template(
         ack_within_ms: body.ack_within_ms,
         escalation_action: body.escalation_action,
     };
-    deliver(&handles, id.into_inner(), draft, by, &req).await
+    deliver(&handles, from, draft, by, &req).await
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -74,6 +74,16 @@ pub struct Sent {
     pub replayed: bool,
 }
 
+/// The message first sent with this idempotency key by this agent, if the key is remembered (waits for a
+/// send still in flight). A send that must do work before it reaches the sender's actor (rendering a
+/// template) asks this first, so that a retry replays even when that work would now fail.
+#[derive(Message)]
+#[rtype(result = "AppResult<Option<Sent>>")]
+pub struct Replay {
+    pub key: String,
+    pub by: Principal,
+}
+
 /// Second hop, in the recipient's actor: give the message its id, commit it with its activity row, hold it
 /// in the open inbox and push it to waiters. Replies with the stored message.
 #[derive(Message)]

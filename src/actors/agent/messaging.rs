@@ -75,10 +75,30 @@ impl AgentActor {
         }
     }
 
+    /// The outcome of the first send with an idempotency key, if the key is remembered: the stored message,
+    /// or (while that send is in flight) its result when it ends.
+    fn replay_key(&mut self, key: &str, now: i64) -> Option<ResponseActFuture<Self, AppResult<Option<Sent>>>> {
+        match self.outbox.key(key, now)? {
+            KeyState::Done { message_id } => {
+                let message_id = message_id.clone();
+                Some(Box::pin(self.replay(message_id).map(|sent, _, _| sent.map(Some))))
+            }
+            KeyState::Pending(waiting) => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                waiting.push(tx);
+                Some(Box::pin(fut::wrap_future(async move {
+                    rx.await
+                        .unwrap_or_else(|_| Err(AppError::internal("the first send with this key was lost")))
+                        .map(Some)
+                })))
+            }
+        }
+    }
+
     /// Replays the message first sent with an idempotency key.
-    fn replay(&self, message_id: String) -> ResponseActFuture<Self, AppResult<Sent>> {
+    fn replay(&self, message_id: String) -> impl ActorFuture<Self, Output = AppResult<Sent>> {
         let store = self.deps.store.clone();
-        Box::pin(fut::wrap_future(async move {
+        fut::wrap_future(async move {
             let id = message_id.clone();
             let stored = store
                 .read(move |conn| message_queries::message_by_id(conn, &id))
@@ -94,7 +114,19 @@ impl AgentActor {
                 message,
                 replayed: true,
             })
-        }))
+        })
+    }
+}
+
+impl Handler<Replay> for AgentActor {
+    type Result = ResponseActFuture<Self, AppResult<Option<Sent>>>;
+
+    fn handle(&mut self, msg: Replay, _: &mut Context<Self>) -> Self::Result {
+        if let Err(e) = self.check_owner(&msg.by, "send messages") {
+            return reply_now(Err(e));
+        }
+        let now = self.deps.now();
+        self.replay_key(&msg.key, now).unwrap_or_else(|| reply_now(Ok(None)))
     }
 }
 
@@ -113,20 +145,10 @@ impl Handler<SendMessage> for AgentActor {
         }
         let now = self.deps.now();
         if let Some(key) = &msg.idempotency_key {
-            match self.outbox.key(key, now) {
-                Some(KeyState::Done { message_id }) => {
-                    let message_id = message_id.clone();
-                    return self.replay(message_id);
-                }
-                Some(KeyState::Pending(waiting)) => {
-                    let (tx, rx) = tokio::sync::oneshot::channel();
-                    waiting.push(tx);
-                    return Box::pin(fut::wrap_future(async move {
-                        rx.await
-                            .unwrap_or_else(|_| Err(AppError::internal("the first send with this key was lost")))
-                    }));
-                }
-                None => {}
+            if let Some(replay) = self.replay_key(key, now) {
+                return Box::pin(replay.map(|found, _, _| {
+                    found.and_then(|sent| sent.ok_or_else(|| AppError::internal("an idempotency key was lost")))
+                }));
             }
         }
         let sender = Sender::Agent {

@@ -119,6 +119,15 @@ pub struct SendMessage {
     pub idempotency_key: Option<String>,
 }
 
+/// The message `from` first sent with this idempotency key, if it is remembered.
+#[derive(Message)]
+#[rtype(result = "AppResult<Option<Sent>>")]
+pub struct ReplaySend {
+    pub from: String,
+    pub key: String,
+    pub by: Principal,
+}
+
 /// A message from the runtime itself (escalation alerts, dependency notices): no sender agent, no rate
 /// limit.
 #[derive(Message)]

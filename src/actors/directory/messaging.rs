@@ -38,7 +38,8 @@ impl AgentDirectory {
     }
 }
 
-/// Forwards a request to one agent's actor.
+/// Forwards a request to one agent's actor. An actor that stops before answering was deleted meanwhile
+/// (a long poll parked on it, say): that is the agent not being found, not a failure of the runtime.
 fn forward<M, T>(target: AppResult<(String, Addr<AgentActor>)>, msg: M) -> ResponseFuture<AppResult<T>>
 where
     M: actix::Message<Result = AppResult<T>> + Send + 'static,
@@ -46,8 +47,8 @@ where
     T: Send + 'static,
 {
     Box::pin(async move {
-        let (_, addr) = target?;
-        addr.send(msg).await.map_err(AppError::mailbox)?
+        let (id, addr) = target?;
+        addr.send(msg).await.map_err(|_| AppError::agent_not_found(&id))?
     })
 }
 
@@ -88,6 +89,18 @@ impl Handler<SendMessage> for AgentDirectory {
             };
             sender.send(send).await.map_err(AppError::mailbox)?
         })
+    }
+}
+
+impl Handler<ReplaySend> for AgentDirectory {
+    type Result = ResponseFuture<AppResult<Option<agent_msg::Sent>>>;
+
+    fn handle(&mut self, msg: ReplaySend, _: &mut Context<Self>) -> Self::Result {
+        let replay = agent_msg::Replay {
+            key: msg.key,
+            by: msg.by,
+        };
+        forward(self.target(&msg.from), replay)
     }
 }
 
