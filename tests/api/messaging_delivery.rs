@@ -1251,4 +1251,6 @@ on_both_backends!(
     replies_reach_streams_and_polls,
     deleting_the_agent_closes_its_stream,
     wake_returns_the_agents_mail_and_work,
+    a_template_retry_replays_after_the_template_is_deleted,
+    a_parked_poll_ends_cleanly_when_the_agent_is_deleted,
 );
