@@ -128,6 +128,17 @@ impl AppError {
         Self::new(ErrorCode::TaskNotFound, format!("no task with id '{id}'"))
     }
 
+    pub fn message_not_found(id: &str) -> Self {
+        Self::new(ErrorCode::MessageNotFound, format!("no message with id '{id}'"))
+    }
+
+    /// Over the send rate: 429 with `Retry-After`.
+    pub fn rate_limited(message: impl Into<String>, retry_after_secs: u64) -> Self {
+        let mut error = Self::new(ErrorCode::RateLimited, message);
+        error.retry_after_secs = Some(retry_after_secs);
+        error
+    }
+
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::Forbidden, message)
     }

@@ -1,6 +1,7 @@
 //! Reads of messages and templates that are not served from actor memory: inbox history, sent messages,
 //! search, statistics, and what the owners load at boot.
 
+use super::queries::escape_like;
 use super::rows::{MessageRow, TemplateRow};
 use super::schema::{message_templates, messages};
 use super::{AnyConnection, StoreError};
@@ -116,10 +117,6 @@ pub fn list_sent(conn: &mut AnyConnection, agent_id: &str, page: &PageRequest) -
     }
     let rows = query.order(messages::id.desc()).limit(page.limit + 1).load(conn)?;
     Ok(Page::from_rows(to_messages(rows)?, page.limit, |m| m.id.clone()))
-}
-
-fn escape_like(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
 
 /// Case-insensitive substring search over an agent's inbox: subject, body and sender name. Case folding is

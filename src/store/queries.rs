@@ -103,7 +103,8 @@ pub fn list_tasks(conn: &mut AnyConnection, query: &TaskQuery) -> Result<Page<Ta
     Ok(Page::from_rows(tasks, query.page.limit, |t| t.id.clone()))
 }
 
-fn escape_like(text: &str) -> String {
+/// Escapes `%`, `_` and `\\` for a `LIKE … ESCAPE '\\'` pattern.
+pub(super) fn escape_like(text: &str) -> String {
     text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
 

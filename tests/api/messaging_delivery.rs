@@ -781,6 +781,7 @@ async fn long_poll_waits_for_a_matching_message(backend: Backend) {
 
     // A message alice receives does not wake bob's poll.
     let (mine, _) = tokio::join!(poll("/api/agents/bob/messages?wait=1&type=alert"), async {
+        // Lets the poll park on the server first; the outcome asserted is the same if it has not yet.
         actix_rt::time::sleep(Duration::from_millis(200)).await;
         let mut alert = draft("alice", "Not for bob");
         alert["type"] = json!("alert");
@@ -1017,6 +1018,7 @@ async fn replies_reach_streams_and_polls(backend: Backend) {
             None
         ),
         async {
+            // Lets the poll park on the server first; the outcome asserted is the same if it has not yet.
             actix_rt::time::sleep(Duration::from_millis(300)).await;
             app.call(
                 Method::POST,
@@ -1071,6 +1073,7 @@ async fn a_parked_poll_ends_cleanly_when_the_agent_is_deleted(backend: Backend) 
     let (polled, deleted) = tokio::join!(
         app.call(Method::GET, "/api/agents/bob/messages?wait=5", Some(&bob_token), None),
         async {
+            // Lets the poll park on the server first; the outcome asserted is the same if it has not yet.
             actix_rt::time::sleep(Duration::from_millis(300)).await;
             app.admin(Method::DELETE, "/api/agents/bob", None).await
         }

@@ -14,13 +14,6 @@ use crate::store::{message_queries, WriteOp};
 use actix::fut::{self, ActorFutureExt};
 use actix::prelude::*;
 
-fn message_not_found(id: &str) -> AppError {
-    AppError::new(
-        ErrorCode::MessageNotFound,
-        format!("no message with id '{id}' in this inbox"),
-    )
-}
-
 fn message_json(message: &Message) -> serde_json::Value {
     serde_json::json!({
         "messageId": message.id,
@@ -59,6 +52,20 @@ impl AgentActor {
                 "an agent token may only {what} for its own agent"
             )))
         }
+    }
+
+    /// Takes a slot in the send-rate window (replies count too), or says when the next one frees up.
+    fn take_send_slot(&mut self, now: i64) -> AppResult<()> {
+        let limit = self.deps.messaging.rate_per_min;
+        self.outbox.rate.try_acquire(limit, now).map_err(|retry_after| {
+            AppError::rate_limited(
+                format!(
+                    "{} may send {limit} messages per minute; retry in {retry_after} s",
+                    self.agent.name
+                ),
+                retry_after,
+            )
+        })
     }
 
     fn counts(&self) -> (usize, usize) {
@@ -166,16 +173,8 @@ impl Handler<SendMessage> for AgentActor {
             Ok(message) => message,
             Err(violation) => return reply_now(Err(violation.into())),
         };
-        if let Err(retry_after) = self.outbox.rate.try_acquire(self.deps.messaging.rate_per_min, now) {
-            let mut error = AppError::new(
-                ErrorCode::RateLimited,
-                format!(
-                    "{} may send {} messages per minute; retry in {retry_after} s",
-                    self.agent.name, self.deps.messaging.rate_per_min
-                ),
-            );
-            error.retry_after_secs = Some(retry_after);
-            return reply_now(Err(error));
+        if let Err(e) = self.take_send_slot(now) {
+            return reply_now(Err(e));
         }
         message.idempotency_key = msg.idempotency_key.clone();
         if let Some(key) = &msg.idempotency_key {
@@ -380,7 +379,7 @@ impl AgentActor {
                 .map_err(AppError::store)?;
             stored
                 .filter(|m| m.to_agent_id == agent_id && !m.is_open())
-                .ok_or_else(|| message_not_found(&id))
+                .ok_or_else(|| AppError::message_not_found(&id))
         })
     }
 }
@@ -398,7 +397,7 @@ impl Handler<ReadOne> for AgentActor {
             Some(_) => {
                 let (mut marked, _, ops) = self.mark_read(vec![msg.message_id.clone()], &msg.by);
                 let Some(message) = marked.pop() else {
-                    return atomic(reply_now(Err(message_not_found(&msg.message_id))));
+                    return atomic(reply_now(Err(AppError::message_not_found(&msg.message_id))));
                 };
                 atomic(persist_then(&self.deps.journal, ops, move |actor: &mut AgentActor| {
                     actor.inbox.update(message.clone());
@@ -467,13 +466,8 @@ impl Handler<Acknowledge> for AgentActor {
                     "this message came from the system; there is no sender to reply to (use actionTaken)",
                 ))));
             };
-            if let Err(retry_after) = self.outbox.rate.try_acquire(self.deps.messaging.rate_per_min, now) {
-                let mut error = AppError::new(
-                    ErrorCode::RateLimited,
-                    format!("{} is over its message rate; retry in {retry_after} s", self.agent.name),
-                );
-                error.retry_after_secs = Some(retry_after);
-                return atomic(reply_now(Err(error)));
+            if let Err(e) = self.take_send_slot(now) {
+                return atomic(reply_now(Err(e)));
             }
             let draft = rules::MessageDraft {
                 to_agent_id: target.id.clone(),

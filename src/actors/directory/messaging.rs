@@ -273,12 +273,7 @@ impl Handler<GetMessage> for AgentDirectory {
                 .read(move |conn| message_queries::message_by_id(conn, &id))
                 .await
                 .map_err(AppError::store)?;
-            let message = found.ok_or_else(|| {
-                AppError::new(
-                    crate::error::ErrorCode::MessageNotFound,
-                    format!("no message with id '{}'", msg.id),
-                )
-            })?;
+            let message = found.ok_or_else(|| AppError::message_not_found(&msg.id))?;
             let party = msg.by.is_agent(&message.to_agent_id)
                 || message
                     .from_agent_id
