@@ -17,7 +17,7 @@ use crate::domain::{token, Activity, ActivityKind, Principal};
 use crate::error::{AppError, AppResult};
 use crate::ids::new_id;
 use crate::store::{message_queries, queries, Journal, Store, StoreError, WriteOp};
-use actix::{Actor, Addr};
+use actix::Addr;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,7 +29,7 @@ pub struct Handles {
     pub board: Addr<TaskBoard>,
     pub templates: Addr<TemplateLibrary>,
     pub escalation: Addr<EscalationScheduler>,
-    pub events: Addr<EventBus>,
+    pub events: EventBus,
     pub history: History,
     pub clock: SharedClock,
     pub config: Arc<Config>,
@@ -116,7 +116,7 @@ impl Runtime {
 
         let admin_token = settle_admin_token(&config, &store, &journal).await?;
 
-        let events = EventBus::default().start();
+        let events = EventBus::default();
         let deps = Deps {
             journal: journal.clone(),
             store: store.clone(),

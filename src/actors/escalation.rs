@@ -12,7 +12,7 @@
 
 use super::directory::messages::{EscalateOverdue, ForgetMessages, Leads, SendSystemMessage};
 use super::directory::AgentDirectory;
-use super::events::{SubscribeTasks, TaskEvent, TaskEventKind};
+use super::events::{TaskEvent, TaskEventKind};
 use super::task_board::messages::EscalateTask;
 use super::task_board::TaskBoard;
 use super::{Deps, EventBus};
@@ -30,14 +30,9 @@ pub struct EscalationScheduler {
 }
 
 impl EscalationScheduler {
-    pub fn start(
-        deps: Deps,
-        directory: Addr<AgentDirectory>,
-        board: Addr<TaskBoard>,
-        events: &Addr<EventBus>,
-    ) -> Addr<Self> {
+    pub fn start(deps: Deps, directory: Addr<AgentDirectory>, board: Addr<TaskBoard>, events: &EventBus) -> Addr<Self> {
         let addr = EscalationScheduler { deps, directory, board }.start();
-        events.do_send(SubscribeTasks(addr.clone().recipient()));
+        events.subscribe_tasks(addr.clone().recipient());
         addr
     }
 }

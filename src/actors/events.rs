@@ -1,9 +1,9 @@
 //! Typed publish/subscribe between actors. Owners publish after each committed change; subscribers (the
-//! capacity registry and escalation scheduler of later issues, tests, simulations) receive every event in
-//! publication order.
+//! capacity registry, the escalation scheduler, tests, simulations) receive every event in publication order.
 
 use crate::domain::{Agent, Task, TaskStatus};
 use actix::prelude::*;
+use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaskEventKind {
@@ -47,54 +47,50 @@ pub struct AgentEvent {
     pub at: i64,
 }
 
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct SubscribeTasks(pub Recipient<TaskEvent>);
-
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct SubscribeAgents(pub Recipient<AgentEvent>);
+/// The subscriber lists. Publishing puts the event into every subscriber's mailbox before it returns, so
+/// an owner that publishes before replying guarantees that any request sent after its reply is queued
+/// behind the event: a client that reads the capacity registry right after an assignment sees it.
+#[derive(Clone, Default)]
+pub struct EventBus {
+    subscribers: Arc<Mutex<Subscribers>>,
+}
 
 #[derive(Default)]
-pub struct EventBus {
-    task_subscribers: Vec<Recipient<TaskEvent>>,
-    agent_subscribers: Vec<Recipient<AgentEvent>>,
+struct Subscribers {
+    tasks: Vec<Recipient<TaskEvent>>,
+    agents: Vec<Recipient<AgentEvent>>,
 }
 
-impl Actor for EventBus {
-    type Context = Context<Self>;
-}
-
-impl Handler<SubscribeTasks> for EventBus {
-    type Result = ();
-    fn handle(&mut self, msg: SubscribeTasks, _: &mut Context<Self>) {
-        self.task_subscribers.push(msg.0);
+impl EventBus {
+    pub fn subscribe_tasks(&self, subscriber: Recipient<TaskEvent>) {
+        self.lock().tasks.push(subscriber);
     }
-}
 
-impl Handler<SubscribeAgents> for EventBus {
-    type Result = ();
-    fn handle(&mut self, msg: SubscribeAgents, _: &mut Context<Self>) {
-        self.agent_subscribers.push(msg.0);
+    pub fn subscribe_agents(&self, subscriber: Recipient<AgentEvent>) {
+        self.lock().agents.push(subscriber);
     }
-}
 
-impl Handler<TaskEvent> for EventBus {
-    type Result = ();
-    fn handle(&mut self, event: TaskEvent, _: &mut Context<Self>) {
-        self.task_subscribers.retain(|s| s.connected());
-        for subscriber in &self.task_subscribers {
+    pub fn publish_task(&self, event: TaskEvent) {
+        let mut subscribers = self.lock();
+        subscribers.tasks.retain(|s| s.connected());
+        for subscriber in &subscribers.tasks {
             subscriber.do_send(event.clone());
         }
     }
-}
 
-impl Handler<AgentEvent> for EventBus {
-    type Result = ();
-    fn handle(&mut self, event: AgentEvent, _: &mut Context<Self>) {
-        self.agent_subscribers.retain(|s| s.connected());
-        for subscriber in &self.agent_subscribers {
+    pub fn publish_agent(&self, event: AgentEvent) {
+        let mut subscribers = self.lock();
+        subscribers.agents.retain(|s| s.connected());
+        for subscriber in &subscribers.agents {
             subscriber.do_send(event.clone());
         }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Subscribers> {
+        // A panic while holding the lock leaves the lists intact (pushes and retains only), so a poisoned
+        // lock is still safe to use.
+        self.subscribers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

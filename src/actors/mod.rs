@@ -24,7 +24,7 @@ use crate::config::MessagingConfig;
 use crate::error::{AppError, AppResult};
 use crate::store::{Journal, Store, WriteOp};
 use actix::fut::{self, ActorFutureExt};
-use actix::{Actor, Addr, AtomicResponse, ResponseActFuture};
+use actix::{Actor, AtomicResponse, ResponseActFuture};
 use std::time::Duration;
 
 pub use events::EventBus;
@@ -35,7 +35,7 @@ pub struct Deps {
     pub journal: Journal,
     pub store: Store,
     pub clock: SharedClock,
-    pub events: Addr<EventBus>,
+    pub events: EventBus,
     pub heartbeat_timeout: Duration,
     pub messaging: MessagingConfig,
 }

@@ -4,10 +4,13 @@
 
 pub mod activity;
 pub mod agent;
+pub mod capacity;
 pub mod dependency;
+pub mod matching;
 pub mod message;
 pub mod principal;
 pub mod query;
+pub mod slo;
 pub mod task;
 pub mod template;
 mod text_enum;

@@ -47,7 +47,7 @@ impl AgentActor {
     }
 
     fn publish(&self, kind: AgentEventKind) {
-        self.deps.events.do_send(AgentEvent {
+        self.deps.events.publish_agent(AgentEvent {
             kind,
             agent: self.agent.clone(),
             at: self.deps.now(),

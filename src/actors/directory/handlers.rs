@@ -79,7 +79,7 @@ impl Handler<Register> for AgentDirectory {
                     open_messages: Vec::new(),
                     idempotency_keys: Vec::new(),
                 });
-                dir.deps.events.do_send(AgentEvent {
+                dir.deps.events.publish_agent(AgentEvent {
                     kind: AgentEventKind::Registered,
                     agent: agent.clone(),
                     at: now,

@@ -156,7 +156,7 @@ impl TaskBoard {
                 board.adopt(task);
             }
             for event in events {
-                board.deps.events.do_send(event);
+                board.deps.events.publish_task(event);
             }
             reply(board)
         })
