@@ -60,6 +60,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .board
         .send(Claim {
             agent: "ada".into(),
+            force: false,
             by: admin.clone(),
         })
         .await??;

@@ -3,6 +3,8 @@
 //! simulations can run several runtimes side by side.
 
 use crate::clock::{SharedClock, SystemClock};
+use crate::domain::capacity::CapacityLimits;
+use crate::domain::slo::SloThresholds;
 use crate::store::{DatabaseUrl, SqliteSync, StoreOptions};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -43,7 +45,7 @@ pub struct Settings {
     /// An `active` agent silent for longer than this becomes `offline` (e.g. `90s`, `5m`, `1h`).
     #[arg(long, env = "MC_HEARTBEAT_TIMEOUT", default_value = "5m")]
     pub heartbeat_timeout: String,
-    /// Period of the runtime's tick (heartbeat monitor and, later, SLO and escalation checks), in ms.
+    /// Period of the runtime's tick (heartbeat monitor, SLO monitor, message deadlines and expiry), in ms.
     #[arg(long, env = "MC_TICK_MS", default_value_t = 30_000)]
     pub tick_ms: u64,
     /// Messages one agent may send per minute (sliding window); over it → 429. 0 turns the limit off.
@@ -52,6 +54,15 @@ pub struct Settings {
     /// How long a message lives before the tick deletes it (e.g. `30d`, `12h`; at least 1h).
     #[arg(long, env = "MC_MESSAGE_TTL", default_value = "30d")]
     pub message_ttl: String,
+    /// An agent at or above this utilization (percent of its daily minutes in progress) cannot accept work.
+    #[arg(long, env = "MC_CAPACITY_MAX_UTILIZATION", default_value_t = 80)]
+    pub capacity_max_utilization: u32,
+    /// A task has used this share of its SLO (percent) → `AT_RISK`.
+    #[arg(long, env = "MC_SLO_AT_RISK_PERCENT", default_value_t = 75)]
+    pub slo_at_risk_percent: u32,
+    /// Less than this left before the deadline → `CRITICAL` (e.g. `10m`).
+    #[arg(long, env = "MC_SLO_CRITICAL_REMAINING", default_value = "10m")]
+    pub slo_critical_remaining: String,
     /// Largest accepted request body, in bytes; larger bodies get 413.
     #[arg(long, env = "MC_BODY_LIMIT", default_value_t = 1_048_576)]
     pub body_limit: usize,
@@ -87,6 +98,8 @@ pub struct Config {
     /// `None` disables the timer: tests and simulations send ticks themselves after moving a `ManualClock`.
     pub tick: Option<Duration>,
     pub messaging: MessagingConfig,
+    pub capacity: CapacityLimits,
+    pub slo: SloThresholds,
     pub body_limit: usize,
     pub workers: usize,
     pub store: StoreOptions,
@@ -133,6 +146,9 @@ impl Config {
             tick_ms: 30_000,
             message_rate_per_min: 10,
             message_ttl: "30d".into(),
+            capacity_max_utilization: 80,
+            slo_at_risk_percent: 75,
+            slo_critical_remaining: "10m".into(),
             body_limit: 1_048_576,
             workers: 1,
         })?;
@@ -171,6 +187,20 @@ impl Config {
                 }
                 ok
             });
+        let critical_remaining = humantime::parse_duration(&settings.slo_critical_remaining)
+            .map_err(|e| {
+                problems.push(format!(
+                    "MC_SLO_CRITICAL_REMAINING '{}': {e}",
+                    settings.slo_critical_remaining
+                ))
+            })
+            .ok();
+        if !(1..=1000).contains(&settings.capacity_max_utilization) {
+            problems.push("MC_CAPACITY_MAX_UTILIZATION must be between 1 and 1000".into());
+        }
+        if !(1..=100).contains(&settings.slo_at_risk_percent) {
+            problems.push("MC_SLO_AT_RISK_PERCENT must be between 1 and 100".into());
+        }
         if settings.tick_ms < 10 {
             problems.push("MC_TICK_MS must be at least 10".into());
         }
@@ -181,8 +211,8 @@ impl Config {
         if admin_token.as_ref().is_some_and(|t| t.len() < 16) {
             problems.push("MC_ADMIN_TOKEN must be at least 16 characters".into());
         }
-        match (bind, store, database_url, heartbeat_timeout, message_ttl) {
-            (Some(bind), Some(store), Some(database_url), Some(heartbeat_timeout), Some(ttl))
+        match (bind, store, database_url, heartbeat_timeout, message_ttl, critical_remaining) {
+            (Some(bind), Some(store), Some(database_url), Some(heartbeat_timeout), Some(ttl), Some(critical))
                 if problems.is_empty() =>
             {
                 Ok(Config {
@@ -195,6 +225,13 @@ impl Config {
                     messaging: MessagingConfig {
                         rate_per_min: settings.message_rate_per_min,
                         ttl,
+                    },
+                    capacity: CapacityLimits {
+                        max_utilization_percent: settings.capacity_max_utilization,
+                    },
+                    slo: SloThresholds {
+                        at_risk_percent: settings.slo_at_risk_percent,
+                        critical_remaining_ms: i64::try_from(critical.as_millis()).unwrap_or(i64::MAX),
                     },
                     body_limit: settings.body_limit,
                     workers: settings.workers,
@@ -265,6 +302,8 @@ mod tests {
         assert_eq!(config.tick, Some(Duration::from_secs(30)));
         assert_eq!(config.body_limit, 1_048_576);
         assert_eq!(config.store.sqlite_sync, SqliteSync::Normal);
+        assert_eq!(config.capacity, CapacityLimits::default());
+        assert_eq!(config.slo, SloThresholds::default());
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub enum ErrorCode {
     RouteNotFound,
     /// An agent asked for work and has no `ready` task assigned to it.
     NoTaskAvailable,
+    /// No agent passes the task's hard filters and can accept work; `details` says why for each.
+    NoSuitableAgent,
     MethodNotAllowed,
     /// The task state machine does not allow this move; `details.allowed` lists what it does allow.
     InvalidTransition,
@@ -41,6 +43,8 @@ pub enum ErrorCode {
     AgentHasOpenTasks,
     /// The task is done or cancelled and can no longer change.
     TaskFinished,
+    /// The agent cannot accept work (utilization or concurrent tasks at the limit); `details` has its figures.
+    AgentAtCapacity,
     /// The task still has unfinished blockers; `details.blockedBy` lists them.
     BlockedByDependencies,
     /// The task must have an assignee for this move.
@@ -62,7 +66,7 @@ impl ErrorCode {
             Unauthorized => 401,
             Forbidden | AgentSuspended => 403,
             AgentNotFound | TaskNotFound | DependencyNotFound | MessageNotFound | TemplateNotFound | RouteNotFound
-            | NoTaskAvailable => 404,
+            | NoTaskAvailable | NoSuitableAgent => 404,
             MethodNotAllowed => 405,
             AgentUnavailable
             | InvalidTransition
@@ -70,6 +74,7 @@ impl ErrorCode {
             | DependencyCycle
             | AgentHasOpenTasks
             | TaskFinished
+            | AgentAtCapacity
             | BlockedByDependencies
             | TaskUnassigned
             | AlreadyAcknowledged => 409,

@@ -2,6 +2,7 @@
 //! store, and returns the handles that the HTTP server, tests, examples and benchmarks all use.
 
 use crate::actors::agent::AgentState;
+use crate::actors::capacity::CapacityRegistry;
 use crate::actors::directory::messages::{SetTaskBoard, Tick};
 use crate::actors::directory::AgentDirectory;
 use crate::actors::escalation::{self, EscalationScheduler};
@@ -16,7 +17,7 @@ use crate::domain::message::IDEMPOTENCY_WINDOW_MS;
 use crate::domain::{token, Activity, ActivityKind, Principal};
 use crate::error::{AppError, AppResult};
 use crate::ids::new_id;
-use crate::store::{message_queries, queries, Journal, Store, StoreError, WriteOp};
+use crate::store::{message_queries, queries, slo_queries, Journal, Store, StoreError, WriteOp};
 use actix::Addr;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -27,6 +28,7 @@ use std::sync::Arc;
 pub struct Handles {
     pub directory: Addr<AgentDirectory>,
     pub board: Addr<TaskBoard>,
+    pub capacity: Addr<CapacityRegistry>,
     pub templates: Addr<TemplateLibrary>,
     pub escalation: Addr<EscalationScheduler>,
     pub events: EventBus,
@@ -36,8 +38,8 @@ pub struct Handles {
 }
 
 impl Handles {
-    /// Runs one round of periodic work now: the heartbeat monitor, message expiry and acknowledgement
-    /// deadlines (later issues add SLO checks). The timer calls this in production; tests and simulations
+    /// Runs one round of periodic work now: the heartbeat monitor, message expiry, acknowledgement deadlines
+    /// and the SLO monitor. The timer calls this in production; tests and simulations
     /// call it after moving the clock.
     pub async fn tick(&self) -> AppResult<TickReport> {
         let went_offline = self.directory.send(Tick).await.map_err(AppError::mailbox)??;
@@ -50,6 +52,7 @@ impl Handles {
             went_offline,
             escalated_message_ids: sweep.escalated_message_ids,
             expired_messages: sweep.expired_messages,
+            slo_breaches: sweep.slo_breaches,
         })
     }
 }
@@ -62,6 +65,8 @@ pub struct TickReport {
     pub escalated_message_ids: Vec<String>,
     /// Expired messages deleted.
     pub expired_messages: usize,
+    /// SLO breaches recorded (each task escalated once per tick for its new breaches).
+    pub slo_breaches: Vec<crate::domain::slo::SloBreach>,
 }
 
 /// How the admin token was settled at start.
@@ -124,17 +129,24 @@ impl Runtime {
             events: events.clone(),
             heartbeat_timeout: config.heartbeat_timeout,
             messaging: config.messaging,
+            capacity: config.capacity,
+            slo: config.slo,
         };
+        let profiles = boot.agents.iter().map(|state| state.agent.clone()).collect();
+        let capacity_tasks = boot.open_tasks.clone();
         let board = TaskBoard::start(boot.open_tasks, boot.finished, boot.dependencies, deps.clone());
+        let capacity = CapacityRegistry::start(profiles, capacity_tasks, deps.clone(), board.clone(), &events);
         let templates = TemplateLibrary::start(boot.templates, deps.clone());
         let directory = AgentDirectory::start(boot.agents, boot.tokens, deps.clone());
         directory.do_send(SetTaskBoard(board.clone()));
         board.do_send(SetDirectory(directory.clone()));
-        let escalation = EscalationScheduler::start(deps, directory.clone(), board.clone(), &events);
+        let escalation =
+            EscalationScheduler::start(deps, directory.clone(), board.clone(), boot.breaches, &events);
 
         let handles = Handles {
             directory,
             board,
+            capacity,
             templates,
             escalation,
             events,
@@ -190,6 +202,7 @@ struct Boot {
     open_tasks: Vec<crate::domain::Task>,
     finished: Vec<(String, crate::domain::TaskStatus, String)>,
     dependencies: Vec<crate::store::rows::DependencyRow>,
+    breaches: Vec<(String, crate::domain::slo::BreachKind)>,
 }
 
 impl Boot {
@@ -220,6 +233,7 @@ impl Boot {
             open_tasks: queries::open_tasks(&mut conn)?,
             finished: queries::finished_task_index(&mut conn)?,
             dependencies: queries::all_dependencies(&mut conn)?,
+            breaches: slo_queries::open_task_breaches(&mut conn)?,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! The actors. Each piece of live state has exactly one owner that serializes its changes:
 //! an agent's profile belongs to its [`agent::AgentActor`], the id/name/token index to the
-//! [`directory::AgentDirectory`], tasks and dependencies to the [`task_board::TaskBoard`].
+//! [`directory::AgentDirectory`], tasks and dependencies to the [`task_board::TaskBoard`], breach records to
+//! the [`escalation::EscalationScheduler`]; the [`capacity::CapacityRegistry`] keeps a read model of both.
 //!
 //! Every write follows the same path: validate with a `domain` rule, commit through the [`Journal`], and only
 //! then apply to memory, reply and publish. While its commit is in flight an owner holds its mailbox
@@ -12,6 +13,7 @@
 //! form.
 
 pub mod agent;
+pub mod capacity;
 pub mod directory;
 pub mod escalation;
 pub mod events;
@@ -21,6 +23,8 @@ pub mod templates;
 
 use crate::clock::SharedClock;
 use crate::config::MessagingConfig;
+use crate::domain::capacity::CapacityLimits;
+use crate::domain::slo::SloThresholds;
 use crate::error::{AppError, AppResult};
 use crate::store::{Journal, Store, WriteOp};
 use actix::fut::{self, ActorFutureExt};
@@ -38,6 +42,8 @@ pub struct Deps {
     pub events: EventBus,
     pub heartbeat_timeout: Duration,
     pub messaging: MessagingConfig,
+    pub capacity: CapacityLimits,
+    pub slo: SloThresholds,
 }
 
 impl Deps {

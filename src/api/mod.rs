@@ -3,12 +3,14 @@
 
 mod activity;
 mod agents;
+mod capacity;
 mod errors;
 mod extract;
 mod health;
 mod messages;
 mod openapi;
 pub mod server;
+mod slo;
 mod stream;
 mod tasks;
 mod templates;
@@ -35,6 +37,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/agents/{id}/token/rotate", web::post().to(agents::rotate_token))
                 .route("/agents/{id}/heartbeat", web::post().to(agents::heartbeat))
                 .route("/agents/{id}/claim", web::post().to(tasks::claim))
+                .route("/agents/{id}/capacity", web::get().to(capacity::get))
+                .route("/agents/{id}/capacity", web::put().to(capacity::set))
+                .route("/agents/{id}/forecast", web::get().to(capacity::forecast))
+                .route("/capacity", web::get().to(capacity::fleet))
                 .route("/agents/{id}/wake", web::post().to(messages::wake))
                 .route("/agents/{id}/stream", web::get().to(stream::stream))
                 .route("/agents/{id}/messages", web::post().to(messages::send_message))
@@ -70,6 +76,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/tasks/{id}/assign", web::post().to(tasks::assign))
                 .route("/tasks/{id}/complete", web::post().to(tasks::complete))
                 .route("/tasks/{id}/fail", web::post().to(tasks::fail))
+                .route("/tasks/{id}/suitable-agents", web::get().to(capacity::suitable_agents))
+                .route("/tasks/{id}/auto-assign", web::post().to(capacity::auto_assign))
+                .route("/tasks/{id}/slo", web::get().to(slo::task_slo))
+                .route("/slo", web::get().to(slo::overview))
+                .route("/slo/breaches", web::get().to(slo::breaches))
                 .route("/tasks/{id}/dependencies", web::post().to(tasks::add_dependency))
                 .route(
                     "/tasks/{id}/dependencies/{blocker_id}",

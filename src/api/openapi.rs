@@ -1,6 +1,6 @@
 //! The OpenAPI 3 document, generated from the handlers' annotations and the types' schemas.
 
-use super::{activity, agents, health, messages, stream, tasks, templates};
+use super::{activity, agents, capacity, health, messages, slo, stream, tasks, templates};
 use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -19,9 +19,13 @@ use utoipa::{Modify, OpenApi};
         messages::stats, messages::read_batch, messages::read_one, messages::acknowledge, messages::get,
         messages::wake, stream::stream,
         templates::create, templates::list, templates::get, templates::update, templates::delete,
+        capacity::get, capacity::set, capacity::forecast, capacity::fleet, capacity::suitable_agents,
+        capacity::auto_assign,
+        slo::task_slo, slo::overview, slo::breaches,
     ),
     modifiers(&BearerAuth),
     tags((name = "agents"), (name = "tasks"), (name = "messages"), (name = "message-templates"),
+        (name = "capacity"), (name = "slo"),
         (name = "activity"), (name = "health"))
 )]
 pub struct ApiDoc;

@@ -44,6 +44,15 @@ pub struct AssignBody {
     agent_id: Option<Option<String>>,
 }
 
+/// `?force=true` (admin only) takes work past an agent's capacity.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ForceParam {
+    #[serde(default)]
+    force: bool,
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CompleteBody {
@@ -153,12 +162,16 @@ pub async fn transition(
     Ok(HttpResponse::Ok().json(task))
 }
 
-#[utoipa::path(post, path = "/api/tasks/{id}/assign", tag = "tasks", params(("id" = String, Path)), request_body = AssignBody,
-    responses((status = 200, body = Task)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/tasks/{id}/assign", tag = "tasks", params(("id" = String, Path), ForceParam),
+    request_body = AssignBody,
+    responses((status = 200, body = Task),
+        (status = 409, description = "`agent_at_capacity`: the agent cannot accept work; `details` has its figures")),
+    security(("bearer" = [])))]
 pub async fn assign(
     handles: web::Data<Handles>,
     Caller(by): Caller,
     id: web::Path<String>,
+    force: web::Query<ForceParam>,
     Json(body): Json<AssignBody>,
 ) -> AppResult<HttpResponse> {
     let agent = body
@@ -169,6 +182,7 @@ pub async fn assign(
         board::Assign {
             id: id.into_inner(),
             agent,
+            force: force.force,
             by,
         },
     )
@@ -176,20 +190,24 @@ pub async fn assign(
     Ok(HttpResponse::Ok().json(task))
 }
 
-#[utoipa::path(post, path = "/api/agents/{id}/claim", tag = "tasks", params(("id" = String, Path, description = "Agent id or name")),
+#[utoipa::path(post, path = "/api/agents/{id}/claim", tag = "tasks",
+    params(("id" = String, Path, description = "Agent id or name"), ForceParam),
     responses((status = 200, description = "The claimed task, now in progress", body = Task),
-        (status = 404, description = "`no_task_available`")),
+        (status = 404, description = "`no_task_available`"),
+        (status = 409, description = "`agent_at_capacity`: the agent cannot accept work; `details` has its figures")),
     security(("bearer" = [])))]
 pub async fn claim(
     handles: web::Data<Handles>,
     Caller(by): Caller,
     agent: web::Path<String>,
+    force: web::Query<ForceParam>,
     _body: OptionalJson<EmptyBody>,
 ) -> AppResult<HttpResponse> {
     let task = send(
         &handles.board,
         board::Claim {
             agent: agent.into_inner(),
+            force: force.force,
             by,
         },
     )

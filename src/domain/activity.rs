@@ -27,6 +27,7 @@ text_enum! {
         DependencyAdded => "dependency_added",
         DependencyRemoved => "dependency_removed",
         TaskEscalated => "task_escalated",
+        SloBreached => "slo_breached",
         MessageSent => "message_sent",
         MessageRead => "message_read",
         MessageAcknowledged => "message_acknowledged",

@@ -6,9 +6,9 @@
 //! they show in the counts and the forecast but do not raise utilization. (The seed system also had a
 //! count-based utilization for ranking; it is gone.)
 
-use super::agent::{Agent, AgentConstraints, AgentStatus};
+use super::agent::{Agent, AgentConstraints, AgentPatch, AgentStatus};
 use super::task::{claim_order, Priority, Task, TaskStatus};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// The estimate used for a task that has none.
@@ -289,6 +289,76 @@ pub fn projected_start(tasks: &[&Task], candidate: &Task, now: i64) -> i64 {
     at
 }
 
+/// The body of `PUT /api/agents/{id}/capacity`: the whole capacity configuration. Omitted lists and
+/// constraints take their defaults (no specializations; internet, no GPU, 4096 MB, prefers async work).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CapacitySettings {
+    /// 1–100.
+    pub max_concurrent_tasks: i32,
+    /// 1–1440.
+    pub max_minutes_per_day: i32,
+    #[serde(default)]
+    pub specializations: Vec<String>,
+    #[serde(default)]
+    pub constraints: AgentConstraints,
+}
+
+impl CapacitySettings {
+    /// The profile change these settings make; validated by the agent's own rules.
+    pub fn into_patch(self) -> AgentPatch {
+        AgentPatch {
+            max_concurrent_tasks: Some(self.max_concurrent_tasks),
+            max_minutes_per_day: Some(self.max_minutes_per_day),
+            specializations: Some(self.specializations),
+            constraints: Some(self.constraints),
+            ..AgentPatch::default()
+        }
+    }
+}
+
+/// Totals over every agent, for dashboards.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FleetTotals {
+    pub agents: usize,
+    /// Agents that can accept work and are neither offline nor suspended.
+    pub accepting_work: usize,
+    pub overloaded: usize,
+    pub in_progress_count: usize,
+    pub ready_count: usize,
+    pub blocked_count: usize,
+    pub estimated_minutes_remaining: i64,
+    /// Σ `maxMinutesPerDay`.
+    pub capacity_minutes: i64,
+    pub available_minutes: i64,
+    /// Σ remaining / Σ capacity × 100, the same definition as an agent's, over the whole fleet.
+    pub utilization_percent: f64,
+}
+
+pub fn fleet_totals(loads: &[AgentLoad]) -> FleetTotals {
+    let mut totals = FleetTotals {
+        agents: loads.len(),
+        ..FleetTotals::default()
+    };
+    for l in loads {
+        let working = !matches!(l.agent_status, AgentStatus::Offline | AgentStatus::Suspended);
+        totals.accepting_work += usize::from(l.can_accept_work && working);
+        totals.overloaded += usize::from(l.is_overloaded);
+        totals.in_progress_count += l.in_progress_count;
+        totals.ready_count += l.ready_count;
+        totals.blocked_count += l.blocked_count;
+        totals.estimated_minutes_remaining += l.estimated_minutes_remaining;
+        totals.capacity_minutes += i64::from(l.max_minutes_per_day);
+        totals.available_minutes += l.available_minutes;
+    }
+    if totals.capacity_minutes > 0 {
+        totals.utilization_percent =
+            one_decimal(totals.estimated_minutes_remaining as f64 * 100.0 / totals.capacity_minutes as f64);
+    }
+    totals
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -430,6 +500,26 @@ mod tests {
         assert_eq!(f.available_at, now + 470 * MIN);
         assert_eq!(f.total_minutes, 470);
         assert_eq!(forecast(&a, &[], now).available_at, now, "an idle agent is free now");
+    }
+
+    #[test]
+    fn fleet_totals_add_up_and_skip_unavailable_agents() {
+        let a = agent(1, 480);
+        let mut b = agent(3, 240);
+        b.id = "b".into();
+        let busy = task("a", TaskStatus::InProgress, Some(120), 0);
+        let la = load(&a, &[&busy], 0, CapacityLimits::default());
+        let lb = load(&b, &[], 0, CapacityLimits::default());
+        let totals = fleet_totals(&[la.clone(), lb.clone()]);
+        assert_eq!(totals.agents, 2);
+        assert_eq!(totals.accepting_work, 1, "a is at its one concurrent task");
+        assert_eq!(totals.overloaded, 1);
+        assert_eq!(totals.capacity_minutes, 720);
+        assert_eq!(totals.available_minutes, 600);
+        assert_eq!(totals.utilization_percent, 16.7);
+        let mut offline = lb;
+        offline.agent_status = AgentStatus::Offline;
+        assert_eq!(fleet_totals(&[la, offline]).accepting_work, 0);
     }
 
     #[test]

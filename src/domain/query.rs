@@ -72,6 +72,16 @@ pub struct ActivityQuery {
     pub page: PageRequest,
 }
 
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BreachQuery {
+    /// Breaches of tasks this agent had when they were detected.
+    pub agent_id: Option<String>,
+    pub kind: Option<super::slo::BreachKind>,
+    /// Only breaches detected at or after this time (epoch ms).
+    pub since: Option<i64>,
+    pub page: PageRequest,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,7 @@
 //! (`NONE`). The clock stops when the task is done or cancelled. The monitor and the status read the same
 //! stored deadline, so a task the status calls `BREACHED` is one the monitor records.
 
+use super::message::{MessageDraft, MessagePriority, MessageType, MAX_SUBJECT};
 use super::task::{Priority, SlaTier, Task, TaskStatus};
 use super::text_enum::text_enum;
 use serde::Serialize;
@@ -213,6 +214,60 @@ pub fn breach(id: String, task: &Task, kind: BreachKind, now: i64) -> Option<Slo
     })
 }
 
+/// The alert a lead gets when a task breaches its SLO.
+pub fn breach_alert(to: String, task: &Task, kinds: &[BreachKind], now: i64) -> MessageDraft {
+    let deadline = task.slo_deadline_at.unwrap_or(task.created_at);
+    let kinds_text: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+    let subject: String = format!("SLO breached: {}", task.title).chars().take(MAX_SUBJECT).collect();
+    let overdue_min = (now - deadline).max(0) / 60_000;
+    let body = format!(
+        "\"{}\" (task {}, {}) passed its SLO deadline {} ({overdue_min} min ago) and is still {}: {}. \
+         It has been raised to {}.",
+        task.title,
+        task.id,
+        task.assignee_id.as_deref().map_or("unassigned".to_string(), |a| format!("assignee {a}")),
+        rfc3339(deadline),
+        task.status,
+        kinds_text.join(", "),
+        task.priority.raised(),
+    );
+    MessageDraft {
+        to_agent_id: to,
+        kind: Some(MessageType::Alert),
+        subject,
+        body,
+        priority: Some(if task.priority == Priority::P0 || task.sla_tier == Some(SlaTier::Critical) {
+            MessagePriority::Critical
+        } else {
+            MessagePriority::High
+        }),
+        task_id: Some(task.id.clone()),
+        data: Some(serde_json::json!({
+            "reason": "slo_breach",
+            "breaches": kinds_text,
+            "deadlineAt": deadline,
+            "assigneeId": task.assignee_id,
+        })),
+        ..MessageDraft::default()
+    }
+}
+
+/// The reason recorded on the task's escalation.
+pub fn breach_reason(task: &Task, kinds: &[BreachKind]) -> String {
+    let kinds_text: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+    let slo = match (task.slo_ms, task.sla_tier) {
+        (Some(ms), _) => format!("{ms} ms"),
+        (None, Some(tier)) => format!("{tier} tier"),
+        (None, None) => "SLO".to_string(),
+    };
+    format!("SLO breach ({slo} deadline passed): {}", kinds_text.join(", "))
+}
+
+fn rfc3339(ms: i64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -351,6 +406,28 @@ mod tests {
             [BreachKind::BlockedTooLong]
         );
         assert!(breaches_due(&task(json!({"title": "x"})), 100 * HOUR, &[]).is_empty());
+    }
+
+    #[test]
+    fn the_alert_names_the_task_the_breaches_and_the_new_priority() {
+        let mut t = task(json!({"title": "Ship it", "slaTier": "critical", "priority": "P2"}));
+        t.status = TaskStatus::InProgress;
+        t.assignee_id = Some("bob".into());
+        let alert = breach_alert(
+            "lead".into(),
+            &t,
+            &[BreachKind::DeadlineMissed, BreachKind::InProgressTimeout],
+            HOUR + 5 * MIN,
+        );
+        assert_eq!(alert.subject, "SLO breached: Ship it");
+        assert!(alert.body.contains("1970-01-01T01:00:00Z (5 min ago)"), "{}", alert.body);
+        assert!(alert.body.contains("deadline_missed, in_progress_timeout"), "{}", alert.body);
+        assert!(alert.body.contains("raised to P1"), "{}", alert.body);
+        assert_eq!(alert.priority, Some(MessagePriority::Critical));
+        assert_eq!(
+            breach_reason(&t, &[BreachKind::DeadlineMissed]),
+            "SLO breach (critical tier deadline passed): deadline_missed"
+        );
     }
 
     #[test]

@@ -6,9 +6,12 @@
 //! a failed commit fails every batch in that transaction. Owners reply to their clients only after the
 //! journal's answer, which is what makes "acknowledged" mean "durable".
 
-use super::rows::{ActivityRow, AgentRow, DependencyRow, MessageRow, TaskRow, TemplateRow, TokenRow};
-use super::schema::{activities, agents, api_tokens, message_templates, messages, task_dependencies, tasks};
+use super::rows::{ActivityRow, AgentRow, BreachRow, DependencyRow, MessageRow, TaskRow, TemplateRow, TokenRow};
+use super::schema::{
+    activities, agents, api_tokens, message_templates, messages, slo_breaches, task_dependencies, tasks,
+};
 use super::{AnyConnection, StoreError};
+use crate::domain::slo::SloBreach;
 use crate::domain::template::MessageTemplate;
 use crate::domain::{Activity, Agent, Message, Task};
 use diesel::prelude::*;
@@ -55,6 +58,7 @@ pub enum WriteOp {
     DeleteTemplate {
         id: String,
     },
+    InsertBreach(BreachRow),
 }
 
 impl WriteOp {
@@ -84,6 +88,9 @@ impl WriteOp {
     }
     pub fn update_template(template: &MessageTemplate) -> Self {
         WriteOp::UpdateTemplate(template.into())
+    }
+    pub fn insert_breach(breach: &SloBreach) -> Self {
+        WriteOp::InsertBreach(breach.into())
     }
     pub fn agent_token(id: String, agent_id: &str, token_hash: String, now: i64) -> Self {
         WriteOp::InsertToken(TokenRow {
@@ -209,6 +216,10 @@ impl WriteOp {
                 let n = diesel::delete(message_templates::table.find(id)).execute(conn)?;
                 expect_one(n, "template delete")
             }
+            WriteOp::InsertBreach(row) => diesel::insert_into(slo_breaches::table)
+                .values(row)
+                .execute(conn)
+                .map(drop),
         }
     }
 }

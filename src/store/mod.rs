@@ -5,6 +5,7 @@ pub mod journal;
 pub mod message_queries;
 pub mod queries;
 pub mod rows;
+pub mod slo_queries;
 pub mod schema;
 
 pub use journal::{Journal, WriteOp};

@@ -1,8 +1,11 @@
 //! Row structs: the stored shape of each entity, and the conversions between rows and domain types.
 //! JSON-valued fields are TEXT; enums are TEXT parsed back through the domain's closed sets.
 
-use super::schema::{activities, agents, api_tokens, message_templates, messages, task_dependencies, tasks};
+use super::schema::{
+    activities, agents, api_tokens, message_templates, messages, slo_breaches, task_dependencies, tasks,
+};
 use super::StoreError;
+use crate::domain::slo::SloBreach;
 use crate::domain::template::MessageTemplate;
 use crate::domain::{Activity, Agent, Message, Task};
 use diesel::prelude::*;
@@ -400,6 +403,56 @@ impl TryFrom<TemplateRow> for MessageTemplate {
             body_template: r.body_template,
             created_at: r.created_at,
             updated_at: r.updated_at,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = slo_breaches)]
+pub struct BreachRow {
+    pub id: String,
+    pub task_id: String,
+    pub task_title: String,
+    pub agent_id: Option<String>,
+    pub kind: String,
+    pub sla_tier: Option<String>,
+    pub slo_ms: i64,
+    pub deadline_at: i64,
+    pub detected_at: i64,
+    pub escalated_at: Option<i64>,
+}
+
+impl From<&SloBreach> for BreachRow {
+    fn from(b: &SloBreach) -> Self {
+        Self {
+            id: b.id.clone(),
+            task_id: b.task_id.clone(),
+            task_title: b.task_title.clone(),
+            agent_id: b.agent_id.clone(),
+            kind: b.kind.as_str().into(),
+            sla_tier: b.sla_tier.map(|t| t.as_str().into()),
+            slo_ms: b.slo_ms,
+            deadline_at: b.deadline_at,
+            detected_at: b.detected_at,
+            escalated_at: b.escalated_at,
+        }
+    }
+}
+
+impl TryFrom<BreachRow> for SloBreach {
+    type Error = StoreError;
+    fn try_from(r: BreachRow) -> Result<Self, StoreError> {
+        Ok(SloBreach {
+            kind: parse(&r.kind)?,
+            sla_tier: r.sla_tier.as_deref().map(parse).transpose()?,
+            id: r.id,
+            task_id: r.task_id,
+            task_title: r.task_title,
+            agent_id: r.agent_id,
+            slo_ms: r.slo_ms,
+            deadline_at: r.deadline_at,
+            detected_at: r.detected_at,
+            escalated_at: r.escalated_at,
         })
     }
 }

@@ -129,6 +129,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    slo_breaches (id) {
+        id -> Text,
+        task_id -> Text,
+        task_title -> Text,
+        agent_id -> Nullable<Text>,
+        kind -> Text,
+        sla_tier -> Nullable<Text>,
+        slo_ms -> BigInt,
+        deadline_at -> BigInt,
+        detected_at -> BigInt,
+        escalated_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     agents,
     api_tokens,
@@ -136,5 +151,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     task_dependencies,
     activities,
     messages,
-    message_templates
+    message_templates,
+    slo_breaches
 );

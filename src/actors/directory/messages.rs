@@ -223,6 +223,8 @@ pub struct Wakeup {
     pub unacknowledged_count: usize,
     pub in_progress: Vec<Task>,
     pub ready: Vec<Task>,
+    /// The agent's load, as `GET /api/agents/{id}/capacity` reports it.
+    pub capacity: crate::domain::capacity::AgentLoad,
 }
 
 #[derive(Message)]

@@ -7,6 +7,7 @@ use crate::actors::agent::messages::{self as agent_msg, Overdue, ReplyTarget};
 use crate::actors::agent::AgentActor;
 use crate::actors::reply_now;
 use crate::actors::task_board::messages::AgentTasks;
+use crate::domain::capacity;
 use crate::domain::message::{self as rules, Recipient, Sender};
 use crate::domain::{AgentLevel, AgentStatus, Principal, TaskStatus};
 use crate::error::{AppError, AppResult};
@@ -307,6 +308,7 @@ impl Handler<Wake> for AgentDirectory {
     fn handle(&mut self, msg: Wake, _: &mut Context<Self>) -> Self::Result {
         let target = self.target(&msg.key);
         let board = self.board.clone();
+        let (clock, limits) = (self.deps.clock.clone(), self.deps.capacity);
         Box::pin(async move {
             let (id, addr) = target?;
             let board = board.ok_or_else(|| AppError::internal("the task board is not wired to the directory"))?;
@@ -326,11 +328,13 @@ impl Handler<Wake> for AgentDirectory {
                 .send(AgentTasks { agent_id: id })
                 .await
                 .map_err(AppError::mailbox)?;
+            let capacity = capacity::load(&agent, &tasks.iter().collect::<Vec<_>>(), clock.now_ms(), limits);
             let (in_progress, ready) = tasks
                 .into_iter()
                 .filter(|t| matches!(t.status, TaskStatus::InProgress | TaskStatus::Ready))
                 .partition(|t| t.status == TaskStatus::InProgress);
             Ok(Wakeup {
+                capacity,
                 agent,
                 messages: inbox.messages,
                 unread_count: inbox.unread_count,

@@ -5,6 +5,7 @@ use crate::actors::directory::messages::Resolve;
 use crate::actors::events::TaskEventKind;
 use crate::actors::{atomic, reply_now};
 use crate::domain::activity::diff;
+use crate::domain::capacity;
 use crate::domain::task::{self as rules, CompletionOutcome};
 use crate::domain::{
     check_text, dependency, ActivityKind, Agent, AgentStatus, Principal, Task, TaskFailure, TaskStatus,
@@ -83,6 +84,34 @@ impl TaskBoard {
             self.plan_unblocking(plan, dependents, None, now);
         }
         next
+    }
+
+    /// Refuses work for an agent that cannot accept it, by the capacity rule over the board's own tasks (the
+    /// registry's copy trails the board by one event, so two quick assignments could both pass it). Only the
+    /// admin may `force` past the check.
+    fn check_capacity(&self, agent: &Agent, force: bool, by: &Principal) -> AppResult<()> {
+        if force {
+            return if by.is_admin() {
+                Ok(())
+            } else {
+                Err(AppError::forbidden("only the admin may force work past an agent's capacity"))
+            };
+        }
+        let tasks: Vec<&Task> = self
+            .open
+            .values()
+            .filter(|t| t.assignee_id.as_deref() == Some(agent.id.as_str()))
+            .collect();
+        let limits = self.deps.capacity;
+        let load = capacity::load(agent, &tasks, self.deps.now(), limits);
+        match load.refusal(limits) {
+            None => Ok(()),
+            Some(why) => Err(AppError::new(
+                ErrorCode::AgentAtCapacity,
+                format!("{} cannot accept work: {why}", agent.name),
+            )
+            .with_details(serde_json::to_value(&load).unwrap_or_default())),
+        }
     }
 
     /// The task as it is now, open or just finished.
@@ -360,7 +389,7 @@ impl Handler<Assign> for TaskBoard {
             Some(key) => Box::new(self.resolve_agent(key).map(|r, _, _| r.map(Some))),
             None => Box::new(fut::ready(Ok(None))),
         };
-        let (id, by) = (msg.id, msg.by);
+        let (id, by, force) = (msg.id, msg.by, msg.force);
         let fut = Box::into_pin(resolved).then(move |target, board: &mut TaskBoard, _| {
             let now = board.deps.now();
             let planned = (|| {
@@ -382,6 +411,9 @@ impl Handler<Assign> for TaskBoard {
                 }
                 if task.assignee_id == target_id {
                     return Ok(None);
+                }
+                if let Some(agent) = &target {
+                    board.check_capacity(agent, force, &by)?;
                 }
                 let mut next = task.clone();
                 next.assignee_id = target_id.clone();
@@ -422,7 +454,7 @@ impl Handler<Claim> for TaskBoard {
     type Result = Reply<Task>;
 
     fn handle(&mut self, msg: Claim, _: &mut Context<Self>) -> Self::Result {
-        let by = msg.by;
+        let (by, force) = (msg.by, msg.force);
         let fut = self
             .resolve_agent(msg.agent)
             .then(move |agent, board: &mut TaskBoard, _| {
@@ -451,6 +483,7 @@ impl Handler<Claim> for TaskBoard {
                                 format!("{} has no ready task assigned", agent.name),
                             )
                         })?;
+                    board.check_capacity(&agent, force, &by)?;
                     let mut plan = Plan::default();
                     let message = format!("{} claimed '{}'", agent.name, task.title);
                     let next = board.plan_move(

@@ -2,6 +2,7 @@
 
 use super::super::directory::AgentDirectory;
 use crate::domain::query::{Page, TaskQuery};
+use crate::domain::slo::SloReading;
 use crate::domain::task::{CompletionOutcome, TaskDraft, TaskPatch};
 use crate::domain::{Principal, Task, TaskStatus};
 use crate::error::AppResult;
@@ -64,20 +65,24 @@ pub struct Transition {
     pub by: Principal,
 }
 
-/// Assign to an agent (id or name), or unassign with `None`.
+/// Assign to an agent (id or name), or unassign with `None`. An agent that cannot accept work is refused
+/// (`agent_at_capacity`) unless the admin forces it.
 #[derive(Message)]
 #[rtype(result = "AppResult<Task>")]
 pub struct Assign {
     pub id: String,
     pub agent: Option<String>,
+    pub force: bool,
     pub by: Principal,
 }
 
-/// The agent's highest-priority, oldest `ready` task moves to `in_progress`.
+/// The agent's highest-priority, oldest `ready` task moves to `in_progress`, if the agent can accept work
+/// (or the admin forces it).
 #[derive(Message)]
 #[rtype(result = "AppResult<Task>")]
 pub struct Claim {
     pub agent: String,
+    pub force: bool,
     pub by: Principal,
 }
 
@@ -165,7 +170,51 @@ pub struct EscalateTask {
     pub by: Principal,
 }
 
-/// Every open (non-terminal) task, for dashboards, simulations and later the escalation scheduler.
+/// A task's SLO clock: open tasks read from memory, finished ones from the store.
+#[derive(Message)]
+#[rtype(result = "AppResult<SloReading>")]
+pub struct TaskSlo {
+    pub id: String,
+}
+
+/// `GET /api/slo`: every open task's SLO status counted, the at-risk, critical and breached ones listed
+/// most urgent first, and the finished tasks' `MET` and `MISSED` counts.
+#[derive(Message)]
+#[rtype(result = "AppResult<SloReport>")]
+pub struct SloOverview {
+    /// How many of the urgent tasks to list.
+    pub limit: usize,
+}
+
+/// Counts of tasks by SLO status.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SloCounts {
+    pub ok: usize,
+    pub at_risk: usize,
+    pub critical: usize,
+    pub breached: usize,
+    /// Open tasks without a deadline.
+    pub none: usize,
+    /// Finished tasks (done or cancelled) that finished before their deadline, all time.
+    pub met: i64,
+    /// Finished tasks that finished at or after their deadline, all time.
+    pub missed: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SloReport {
+    pub generated_at: i64,
+    pub counts: SloCounts,
+    /// Open tasks that are `BREACHED`, `CRITICAL` or `AT_RISK`, most urgent first (breached, then
+    /// critical, then at risk; within each, the least time left first).
+    pub urgent: Vec<SloReading>,
+    /// How many urgent tasks there are in all (the list stops at `limit`).
+    pub urgent_total: usize,
+}
+
+/// Every open (non-terminal) task, for dashboards, simulations and the escalation scheduler.
 #[derive(Message)]
 #[rtype(result = "Vec<Task>")]
 pub struct OpenTasks;

@@ -5,6 +5,7 @@
 mod handlers;
 pub mod messages;
 mod plan;
+mod slo;
 
 use super::directory::AgentDirectory;
 use super::Deps;

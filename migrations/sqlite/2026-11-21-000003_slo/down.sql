@@ -1,0 +1,2 @@
+DROP INDEX tasks_completed_deadline;
+DROP TABLE slo_breaches;
