@@ -140,13 +140,17 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(task))
 }
 
-#[utoipa::path(post, path = "/api/tasks/{id}/transition", tag = "tasks", params(("id" = String, Path)), request_body = TransitionBody,
-    responses((status = 200, body = Task), (status = 409, description = "Not allowed; `details.allowed` lists the targets")),
+#[utoipa::path(post, path = "/api/tasks/{id}/transition", tag = "tasks", params(("id" = String, Path), ForceParam),
+    request_body = TransitionBody,
+    responses((status = 200, body = Task),
+        (status = 409, description = "Not allowed (`details.allowed` lists the targets), or `agent_at_capacity` when \
+            moving to `in_progress` for an assignee that cannot accept work")),
     security(("bearer" = [])))]
 pub async fn transition(
     handles: web::Data<Handles>,
     Caller(by): Caller,
     id: web::Path<String>,
+    force: web::Query<ForceParam>,
     Json(body): Json<TransitionBody>,
 ) -> AppResult<HttpResponse> {
     let task = send(
@@ -155,6 +159,7 @@ pub async fn transition(
             id: id.into_inner(),
             to: body.to,
             note: body.note,
+            force: force.force,
             by,
         },
     )

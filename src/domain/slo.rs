@@ -236,7 +236,7 @@ pub fn breach_alert(to: String, task: &Task, kinds: &[BreachKind], now: i64) -> 
         kind: Some(MessageType::Alert),
         subject,
         body,
-        priority: Some(if task.priority == Priority::P0 || task.sla_tier == Some(SlaTier::Critical) {
+        priority: Some(if task.priority.raised() == Priority::P0 || task.sla_tier == Some(SlaTier::Critical) {
             MessagePriority::Critical
         } else {
             MessagePriority::High

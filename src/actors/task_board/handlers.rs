@@ -345,36 +345,52 @@ impl Handler<Transition> for TaskBoard {
     type Result = Reply<Task>;
 
     fn handle(&mut self, msg: Transition, _: &mut Context<Self>) -> Self::Result {
-        let now = self.deps.now();
-        let planned = (|| {
-            let note = match &msg.note {
-                Some(note) => Some(check_text("note", note, 0, rules::MAX_DESCRIPTION_CHARS)?),
-                None => None,
-            };
-            let task = self.open_task(&msg.id)?;
-            Self::check_worker(task, &msg.by)?;
-            rules::check_transition(task.status, msg.to)?;
-            rules::check_work_move(task, msg.to, &self.open_blockers(&task.id))?;
-            let mut message = format!("'{}' moved from {} to {}", task.title, task.status, msg.to);
-            if let Some(note) = note.filter(|n| !n.is_empty()) {
-                message.push_str(": ");
-                message.push_str(&note);
+        // Starting work counts against the assignee's capacity, as a claim does: resolve its profile first.
+        let assignee = self
+            .open
+            .get(&msg.id)
+            .filter(|t| msg.to == TaskStatus::InProgress && t.status != TaskStatus::InProgress)
+            .and_then(|t| t.assignee_id.clone());
+        let resolved: Box<dyn ActorFuture<Self, Output = AppResult<Option<Agent>>>> = match assignee {
+            Some(key) => Box::new(self.resolve_agent(key).map(|r, _, _| r.map(Some))),
+            None => Box::new(fut::ready(Ok(None))),
+        };
+        let fut = Box::into_pin(resolved).then(move |assignee, board: &mut TaskBoard, _| {
+            let now = board.deps.now();
+            let planned = (|| {
+                let note = match &msg.note {
+                    Some(note) => Some(check_text("note", note, 0, rules::MAX_DESCRIPTION_CHARS)?),
+                    None => None,
+                };
+                let task = board.open_task(&msg.id)?;
+                Self::check_worker(task, &msg.by)?;
+                rules::check_transition(task.status, msg.to)?;
+                rules::check_work_move(task, msg.to, &board.open_blockers(&task.id))?;
+                if let Some(agent) = assignee? {
+                    board.check_capacity(&agent, msg.force, &msg.by)?;
+                }
+                let mut message = format!("'{}' moved from {} to {}", task.title, task.status, msg.to);
+                if let Some(note) = note.filter(|n| !n.is_empty()) {
+                    message.push_str(": ");
+                    message.push_str(&note);
+                }
+                let mut plan = Plan::default();
+                let next = board.plan_move(
+                    &mut plan,
+                    task,
+                    msg.to,
+                    (ActivityKind::TaskStatusChanged, message),
+                    &msg.by,
+                    now,
+                );
+                Ok::<_, AppError>((plan, next))
+            })();
+            match planned {
+                Err(e) => reply_now(Err(e)),
+                Ok((plan, next)) => board.commit(plan, reply_task(next)),
             }
-            let mut plan = Plan::default();
-            let next = self.plan_move(
-                &mut plan,
-                task,
-                msg.to,
-                (ActivityKind::TaskStatusChanged, message),
-                &msg.by,
-                now,
-            );
-            Ok::<_, AppError>((plan, next))
-        })();
-        match planned {
-            Err(e) => atomic(reply_now(Err(e))),
-            Ok((plan, next)) => atomic(self.commit(plan, reply_task(next))),
-        }
+        });
+        atomic(Box::pin(fut))
     }
 }
 

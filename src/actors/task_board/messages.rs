@@ -56,12 +56,15 @@ pub struct UpdateTask {
     pub by: Principal,
 }
 
+/// A move of the state machine. Moving to `in_progress` counts against the assignee's capacity, as a claim
+/// does (`force`: the admin past it).
 #[derive(Message)]
 #[rtype(result = "AppResult<Task>")]
 pub struct Transition {
     pub id: String,
     pub to: TaskStatus,
     pub note: Option<String>,
+    pub force: bool,
     pub by: Principal,
 }
 
