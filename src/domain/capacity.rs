@@ -269,6 +269,19 @@ pub fn forecast(agent: &Agent, tasks: &[&Task], now: i64) -> Forecast {
     }
 }
 
+/// When the agent is projected to be free: [`forecast`]'s `availableAt`, without building the queue.
+pub fn available_at(tasks: &[&Task], now: i64) -> i64 {
+    let minutes: i64 = tasks
+        .iter()
+        .map(|t| match t.status {
+            TaskStatus::InProgress => remaining_minutes(t, now),
+            TaskStatus::Ready => estimate_minutes(t),
+            _ => 0,
+        })
+        .sum();
+    now + minutes * MINUTE_MS
+}
+
 /// When `candidate` would start if this agent took it: the start of its entry when it is already in the
 /// agent's queue, else where it would fall among the ready tasks by claim order.
 pub fn projected_start(tasks: &[&Task], candidate: &Task, now: i64) -> i64 {
@@ -499,6 +512,7 @@ mod tests {
         assert_eq!(f.queue[4].projected_finish_at, now + 470 * MIN);
         assert_eq!(f.available_at, now + 470 * MIN);
         assert_eq!(f.total_minutes, 470);
+        assert_eq!(available_at(&tasks, now), f.available_at);
         assert_eq!(forecast(&a, &[], now).available_at, now, "an idle agent is free now");
     }
 

@@ -217,7 +217,7 @@ fn score(task: &Task, agent: &Agent, tasks: &[&Task], strategy: Strategy, now: i
     let required = &task.requirements.capabilities;
     let (matched, missing) = skill_match(&agent.specializations, required);
     let skill = skill_percent(matched.len(), required.len());
-    let available_at = capacity::forecast(agent, tasks, now).available_at;
+    let available_at = capacity::available_at(tasks, now);
     let projected_start_at = capacity::projected_start(tasks, task, now);
     let wait_ms = projected_start_at - now;
     let skill_text = if required.is_empty() {

@@ -3,7 +3,7 @@
 //!
 //! On each tick it deletes expired messages (one activity row per sweep), escalates messages past their
 //! acknowledgement deadline (the inbox owner marks each one escalated exactly once), and runs the SLO monitor
-//! over a snapshot of the open tasks ([`slo_monitor`]). A task event is checked against the SLO at once, and
+//! over the open tasks past their deadline ([`slo_monitor`]). A task event is checked against the SLO at once, and
 //! a task's return to `ready` (its last blocker finished) becomes a `blocker_resolved` message to its
 //! assignee. Escalations go through [`paths`]: the task raised one priority level, and an `alert` to the
 //! responsible lead, or to every lead-level agent when there is none.
@@ -20,7 +20,7 @@ pub use paths::{escalate_message, escalate_task};
 use super::directory::messages::{EscalateOverdue, ForgetMessages, SendSystemMessage};
 use super::directory::AgentDirectory;
 use super::events::{TaskEvent, TaskEventKind};
-use super::task_board::messages::OpenTasks;
+use super::task_board::messages::PastDeadline;
 use super::task_board::TaskBoard;
 use super::{reply_now, Deps, EventBus};
 use crate::domain::message::{MessageDraft, MessagePriority, MessageType, MAX_SUBJECT};
@@ -107,7 +107,8 @@ impl Handler<Tick> for EscalationScheduler {
                     escalated_message_ids.push(message.id.clone());
                 }
             }
-            let open = board.send(OpenTasks).await.map_err(AppError::mailbox)?;
+            let now = deps.now();
+            let open = board.send(PastDeadline { now }).await.map_err(AppError::mailbox)?;
             Ok::<_, AppError>((
                 SweepReport {
                     escalated_message_ids,

@@ -217,7 +217,15 @@ pub struct SloReport {
     pub urgent_total: usize,
 }
 
-/// Every open (non-terminal) task, for dashboards, simulations and the escalation scheduler.
+/// The open tasks whose SLO deadline is at or before `now`: what the SLO monitor checks on each tick (only
+/// these are copied out of the board).
+#[derive(Message)]
+#[rtype(result = "Vec<Task>")]
+pub struct PastDeadline {
+    pub now: i64,
+}
+
+/// Every open (non-terminal) task, for dashboards and simulations.
 #[derive(Message)]
 #[rtype(result = "Vec<Task>")]
 pub struct OpenTasks;

@@ -1,9 +1,10 @@
 //! The board's SLO answers: each reading is the pure SLO rule over a task the board holds (or, once
 //! finished, reads from the store).
 
-use super::messages::{SloCounts, SloOverview, SloReport, TaskSlo};
+use super::messages::{PastDeadline, SloCounts, SloOverview, SloReport, TaskSlo};
 use super::TaskBoard;
 use crate::domain::slo::{self, SloReading, SloStatus};
+use crate::domain::Task;
 use crate::error::{AppError, AppResult};
 use crate::store::{queries, slo_queries};
 use actix::prelude::*;
@@ -76,5 +77,19 @@ impl Handler<SloOverview> for TaskBoard {
                 urgent_total,
             })
         })
+    }
+}
+
+impl Handler<PastDeadline> for TaskBoard {
+    type Result = MessageResult<PastDeadline>;
+
+    fn handle(&mut self, msg: PastDeadline, _: &mut Context<Self>) -> Self::Result {
+        let due: Vec<Task> = self
+            .open
+            .values()
+            .filter(|t| t.slo_deadline_at.is_some_and(|d| d <= msg.now))
+            .cloned()
+            .collect();
+        MessageResult(due)
     }
 }
