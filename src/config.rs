@@ -211,7 +211,14 @@ impl Config {
         if admin_token.as_ref().is_some_and(|t| t.len() < 16) {
             problems.push("MC_ADMIN_TOKEN must be at least 16 characters".into());
         }
-        match (bind, store, database_url, heartbeat_timeout, message_ttl, critical_remaining) {
+        match (
+            bind,
+            store,
+            database_url,
+            heartbeat_timeout,
+            message_ttl,
+            critical_remaining,
+        ) {
             (Some(bind), Some(store), Some(database_url), Some(heartbeat_timeout), Some(ttl), Some(critical))
                 if problems.is_empty() =>
             {

@@ -140,8 +140,7 @@ impl Runtime {
         let directory = AgentDirectory::start(boot.agents, boot.tokens, deps.clone());
         directory.do_send(SetTaskBoard(board.clone()));
         board.do_send(SetDirectory(directory.clone()));
-        let escalation =
-            EscalationScheduler::start(deps, directory.clone(), board.clone(), boot.breaches, &events);
+        let escalation = EscalationScheduler::start(deps, directory.clone(), board.clone(), boot.breaches, &events);
 
         let handles = Handles {
             directory,

@@ -122,7 +122,12 @@ impl CapacityRegistry {
     }
 
     /// Fetches the task from the board (without holding this mailbox) and ranks the agents for it.
-    fn ranking_for(&self, task_id: String, strategy: Strategy, limit: usize) -> ResponseActFuture<Self, AppResult<Ranking>> {
+    fn ranking_for(
+        &self,
+        task_id: String,
+        strategy: Strategy,
+        limit: usize,
+    ) -> ResponseActFuture<Self, AppResult<Ranking>> {
         let board = self.board.clone();
         let fetch = async move { board.send(GetTask { id: task_id }).await.map_err(AppError::mailbox)? };
         Box::pin(fut::wrap_future::<_, Self>(fetch).map(move |detail, registry, _| {

@@ -88,7 +88,10 @@ pub async fn suitable_agents(
 ) -> AppResult<HttpResponse> {
     let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(AppError::validation("limit", format!("must be between 1 and {MAX_LIMIT}")));
+        return Err(AppError::validation(
+            "limit",
+            format!("must be between 1 and {MAX_LIMIT}"),
+        ));
     }
     let request = SuitableAgents {
         task_id: id.into_inner(),

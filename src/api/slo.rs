@@ -52,7 +52,10 @@ pub async fn overview(
 ) -> AppResult<HttpResponse> {
     let limit = params.limit.unwrap_or(DEFAULT_URGENT);
     if !(1..=MAX_URGENT).contains(&limit) {
-        return Err(AppError::validation("limit", format!("must be between 1 and {MAX_URGENT}")));
+        return Err(AppError::validation(
+            "limit",
+            format!("must be between 1 and {MAX_URGENT}"),
+        ));
     }
     let report = send(&handles.board, SloOverview { limit }).await?;
     Ok(HttpResponse::Ok().json(report))

@@ -218,14 +218,19 @@ pub fn breach(id: String, task: &Task, kind: BreachKind, now: i64) -> Option<Slo
 pub fn breach_alert(to: String, task: &Task, kinds: &[BreachKind], now: i64) -> MessageDraft {
     let deadline = task.slo_deadline_at.unwrap_or(task.created_at);
     let kinds_text: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
-    let subject: String = format!("SLO breached: {}", task.title).chars().take(MAX_SUBJECT).collect();
+    let subject: String = format!("SLO breached: {}", task.title)
+        .chars()
+        .take(MAX_SUBJECT)
+        .collect();
     let overdue_min = (now - deadline).max(0) / 60_000;
     let body = format!(
         "\"{}\" (task {}, {}) passed its SLO deadline {} ({overdue_min} min ago) and is still {}: {}. \
          It has been raised to {}.",
         task.title,
         task.id,
-        task.assignee_id.as_deref().map_or("unassigned".to_string(), |a| format!("assignee {a}")),
+        task.assignee_id
+            .as_deref()
+            .map_or("unassigned".to_string(), |a| format!("assignee {a}")),
         rfc3339(deadline),
         task.status,
         kinds_text.join(", "),
@@ -236,11 +241,13 @@ pub fn breach_alert(to: String, task: &Task, kinds: &[BreachKind], now: i64) -> 
         kind: Some(MessageType::Alert),
         subject,
         body,
-        priority: Some(if task.priority.raised() == Priority::P0 || task.sla_tier == Some(SlaTier::Critical) {
-            MessagePriority::Critical
-        } else {
-            MessagePriority::High
-        }),
+        priority: Some(
+            if task.priority.raised() == Priority::P0 || task.sla_tier == Some(SlaTier::Critical) {
+                MessagePriority::Critical
+            } else {
+                MessagePriority::High
+            },
+        ),
         task_id: Some(task.id.clone()),
         data: Some(serde_json::json!({
             "reason": "slo_breach",
@@ -420,8 +427,16 @@ mod tests {
             HOUR + 5 * MIN,
         );
         assert_eq!(alert.subject, "SLO breached: Ship it");
-        assert!(alert.body.contains("1970-01-01T01:00:00Z (5 min ago)"), "{}", alert.body);
-        assert!(alert.body.contains("deadline_missed, in_progress_timeout"), "{}", alert.body);
+        assert!(
+            alert.body.contains("1970-01-01T01:00:00Z (5 min ago)"),
+            "{}",
+            alert.body
+        );
+        assert!(
+            alert.body.contains("deadline_missed, in_progress_timeout"),
+            "{}",
+            alert.body
+        );
         assert!(alert.body.contains("raised to P1"), "{}", alert.body);
         assert_eq!(alert.priority, Some(MessagePriority::Critical));
         assert_eq!(

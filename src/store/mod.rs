@@ -5,8 +5,8 @@ pub mod journal;
 pub mod message_queries;
 pub mod queries;
 pub mod rows;
-pub mod slo_queries;
 pub mod schema;
+pub mod slo_queries;
 
 pub use journal::{Journal, WriteOp};
 

@@ -674,9 +674,13 @@ async fn claim_order_priority_then_age(backend: Backend) {
     };
     let (alice, token) = app.agent("alice").await;
     // Room for all four at once, so that only the order is under test.
-    app.admin(Method::PATCH, "/api/agents/alice", Some(json!({"maxConcurrentTasks": 4})))
-        .await
-        .expect(200);
+    app.admin(
+        Method::PATCH,
+        "/api/agents/alice",
+        Some(json!({"maxConcurrentTasks": 4})),
+    )
+    .await
+    .expect(200);
     let mut make = Vec::new();
     for (title, priority) in [("p2", "P2"), ("p0 old", "P0"), ("p1", "P1"), ("p0 new", "P0")] {
         make.push(id(&app

@@ -151,4 +151,3 @@ fn alert_draft(to: String, original: &Message, reason: &str) -> MessageDraft {
         ..MessageDraft::default()
     }
 }
-

@@ -39,7 +39,10 @@ impl EscalationScheduler {
             if due.is_empty() {
                 continue;
             }
-            let breaches = due.iter().filter_map(|kind| slo::breach(new_id(), &task, *kind, now)).collect();
+            let breaches = due
+                .iter()
+                .filter_map(|kind| slo::breach(new_id(), &task, *kind, now))
+                .collect();
             found.push(Found { task, breaches });
         }
         found

@@ -94,7 +94,9 @@ impl TaskBoard {
             return if by.is_admin() {
                 Ok(())
             } else {
-                Err(AppError::forbidden("only the admin may force work past an agent's capacity"))
+                Err(AppError::forbidden(
+                    "only the admin may force work past an agent's capacity",
+                ))
             };
         }
         let tasks: Vec<&Task> = self
