@@ -116,6 +116,19 @@ impl TaskBoard {
         }
     }
 
+    /// Reads a task from the store (a finished one: the board keeps only its id, status and title).
+    pub(super) fn stored_task(&self, id: String) -> impl std::future::Future<Output = AppResult<Task>> + 'static {
+        let store = self.deps.store.clone();
+        async move {
+            let key = id.clone();
+            store
+                .read(move |conn| queries::task_by_id(conn, &key))
+                .await
+                .map_err(AppError::store)?
+                .ok_or_else(|| AppError::task_not_found(&id))
+        }
+    }
+
     /// The task as it is now, open or just finished.
     fn current(&self, id: &str) -> AppResult<Task> {
         self.open.get(id).cloned().ok_or_else(|| AppError::task_not_found(id))
@@ -271,14 +284,9 @@ impl Handler<GetTask> for TaskBoard {
         }
         let blocked_by = self.refs(self.blocked_by.get(&msg.id));
         let blocks = self.refs(self.blocks.get(&msg.id));
-        let store = self.deps.store.clone();
+        let stored = self.stored_task(msg.id);
         Box::pin(async move {
-            let id = msg.id.clone();
-            let task = store
-                .read(move |conn| queries::task_by_id(conn, &id))
-                .await
-                .map_err(AppError::store)?
-                .ok_or_else(|| AppError::task_not_found(&msg.id))?;
+            let task = stored.await?;
             Ok(TaskDetail {
                 task,
                 blocked_by,

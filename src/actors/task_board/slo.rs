@@ -6,7 +6,7 @@ use super::TaskBoard;
 use crate::domain::slo::{self, SloReading, SloStatus};
 use crate::domain::Task;
 use crate::error::{AppError, AppResult};
-use crate::store::{queries, slo_queries};
+use crate::store::slo_queries;
 use actix::prelude::*;
 
 impl Handler<TaskSlo> for TaskBoard {
@@ -22,16 +22,8 @@ impl Handler<TaskSlo> for TaskBoard {
         if !self.finished.contains_key(&msg.id) {
             return Box::pin(async move { Err(AppError::task_not_found(&msg.id)) });
         }
-        let store = self.deps.store.clone();
-        Box::pin(async move {
-            let id = msg.id.clone();
-            let task = store
-                .read(move |conn| queries::task_by_id(conn, &id))
-                .await
-                .map_err(AppError::store)?
-                .ok_or_else(|| AppError::task_not_found(&msg.id))?;
-            Ok(slo::reading(&task, now, thresholds))
-        })
+        let stored = self.stored_task(msg.id);
+        Box::pin(async move { Ok(slo::reading(&stored.await?, now, thresholds)) })
     }
 }
 
