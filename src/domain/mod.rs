@@ -6,6 +6,7 @@ pub mod activity;
 pub mod agent;
 pub mod capacity;
 pub mod dependency;
+pub mod escalation;
 pub mod matching;
 pub mod message;
 pub mod principal;

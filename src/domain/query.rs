@@ -82,6 +82,17 @@ pub struct BreachQuery {
     pub page: PageRequest,
 }
 
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EscalationQuery {
+    pub task_id: Option<String>,
+    pub rule_id: Option<String>,
+    /// `Some(true)`: only unresolved; `Some(false)`: only resolved.
+    pub open: Option<bool>,
+    /// Only firings at or after this time (epoch ms).
+    pub since: Option<i64>,
+    pub page: PageRequest,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

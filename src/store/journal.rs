@@ -6,11 +6,15 @@
 //! a failed commit fails every batch in that transaction. Owners reply to their clients only after the
 //! journal's answer, which is what makes "acknowledged" mean "durable".
 
-use super::rows::{ActivityRow, AgentRow, BreachRow, DependencyRow, MessageRow, TaskRow, TemplateRow, TokenRow};
+use super::rows::{
+    ActivityRow, AgentRow, BreachRow, DependencyRow, EscalationRow, MessageRow, RuleRow, TaskRow, TemplateRow, TokenRow,
+};
 use super::schema::{
-    activities, agents, api_tokens, message_templates, messages, slo_breaches, task_dependencies, tasks,
+    activities, agents, api_tokens, escalation_rules, escalations, message_templates, messages, slo_breaches,
+    task_dependencies, tasks,
 };
 use super::{AnyConnection, StoreError};
+use crate::domain::escalation::{ActionResult, Escalation, EscalationRule};
 use crate::domain::slo::SloBreach;
 use crate::domain::template::MessageTemplate;
 use crate::domain::{Activity, Agent, Message, Task};
@@ -59,6 +63,26 @@ pub enum WriteOp {
         id: String,
     },
     InsertBreach(BreachRow),
+    InsertRule(RuleRow),
+    UpdateRule(RuleRow),
+    DeleteRule {
+        id: String,
+    },
+    InsertEscalation(EscalationRow),
+    /// The results of a firing's actions, once they have run.
+    RecordActions {
+        id: String,
+        actions: String,
+    },
+    ResolveEscalations {
+        ids: Vec<String>,
+        at: i64,
+    },
+    RateEscalation {
+        id: String,
+        useful: bool,
+        at: i64,
+    },
 }
 
 impl WriteOp {
@@ -91,6 +115,21 @@ impl WriteOp {
     }
     pub fn insert_breach(breach: &SloBreach) -> Self {
         WriteOp::InsertBreach(breach.into())
+    }
+    pub fn insert_rule(rule: &EscalationRule) -> Self {
+        WriteOp::InsertRule(rule.into())
+    }
+    pub fn update_rule(rule: &EscalationRule) -> Self {
+        WriteOp::UpdateRule(rule.into())
+    }
+    pub fn insert_escalation(escalation: &Escalation) -> Self {
+        WriteOp::InsertEscalation(escalation.into())
+    }
+    pub fn record_actions(id: &str, actions: &[ActionResult]) -> Self {
+        WriteOp::RecordActions {
+            id: id.to_string(),
+            actions: serde_json::to_string(actions).unwrap_or_else(|_| "[]".into()),
+        }
     }
     pub fn agent_token(id: String, agent_id: &str, token_hash: String, now: i64) -> Self {
         WriteOp::InsertToken(TokenRow {
@@ -220,6 +259,42 @@ impl WriteOp {
                 .values(row)
                 .execute(conn)
                 .map(drop),
+            WriteOp::InsertRule(row) => diesel::insert_into(escalation_rules::table)
+                .values(row)
+                .execute(conn)
+                .map(drop),
+            WriteOp::UpdateRule(row) => {
+                let n = diesel::update(escalation_rules::table.find(&row.id))
+                    .set(row)
+                    .execute(conn)?;
+                expect_one(n, "rule update")
+            }
+            WriteOp::DeleteRule { id } => {
+                let n = diesel::delete(escalation_rules::table.find(id)).execute(conn)?;
+                expect_one(n, "rule delete")
+            }
+            WriteOp::InsertEscalation(row) => diesel::insert_into(escalations::table)
+                .values(row)
+                .execute(conn)
+                .map(drop),
+            WriteOp::RecordActions { id, actions } => diesel::update(escalations::table.find(id))
+                .set(escalations::actions.eq(actions))
+                .execute(conn)
+                .map(drop),
+            WriteOp::ResolveEscalations { ids, at } => diesel::update(
+                escalations::table
+                    .filter(escalations::id.eq_any(ids))
+                    .filter(escalations::resolved_at.is_null()),
+            )
+            .set(escalations::resolved_at.eq(Some(*at)))
+            .execute(conn)
+            .map(drop),
+            WriteOp::RateEscalation { id, useful, at } => {
+                let n = diesel::update(escalations::table.find(id))
+                    .set((escalations::useful.eq(Some(*useful)), escalations::rated_at.eq(Some(*at))))
+                    .execute(conn)?;
+                expect_one(n, "escalation feedback")
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Storage: one diesel schema over SQLite and PostgreSQL, an r2d2 pool for reads, and the [`Journal`], the
 //! single writer. This folder is the only place that knows SQL.
 
+pub mod escalation_queries;
 pub mod journal;
 pub mod message_queries;
 pub mod queries;

@@ -2,9 +2,11 @@
 //! JSON-valued fields are TEXT; enums are TEXT parsed back through the domain's closed sets.
 
 use super::schema::{
-    activities, agents, api_tokens, message_templates, messages, slo_breaches, task_dependencies, tasks,
+    activities, agents, api_tokens, escalation_rules, escalations, message_templates, messages, slo_breaches,
+    task_dependencies, tasks,
 };
 use super::StoreError;
+use crate::domain::escalation::{Escalation, EscalationRule};
 use crate::domain::slo::SloBreach;
 use crate::domain::template::MessageTemplate;
 use crate::domain::{Activity, Agent, Message, Task};
@@ -453,6 +455,115 @@ impl TryFrom<BreachRow> for SloBreach {
             deadline_at: r.deadline_at,
             detected_at: r.detected_at,
             escalated_at: r.escalated_at,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
+#[diesel(table_name = escalation_rules)]
+pub struct RuleRow {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub enabled: bool,
+    pub priority: i32,
+    pub cooldown_ms: i64,
+    pub applies_to: String,
+    pub triggers: String,
+    pub actions: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<&EscalationRule> for RuleRow {
+    fn from(r: &EscalationRule) -> Self {
+        Self {
+            id: r.id.clone(),
+            name: r.name.clone(),
+            description: r.description.clone(),
+            enabled: r.enabled,
+            priority: r.priority,
+            cooldown_ms: r.cooldown_ms,
+            applies_to: to_json(&r.applies_to),
+            triggers: to_json(&r.triggers),
+            actions: to_json(&r.actions),
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+impl TryFrom<RuleRow> for EscalationRule {
+    type Error = StoreError;
+    fn try_from(r: RuleRow) -> Result<Self, StoreError> {
+        Ok(EscalationRule {
+            applies_to: from_json("escalation_rules.applies_to", &r.applies_to)?,
+            triggers: from_json("escalation_rules.triggers", &r.triggers)?,
+            actions: from_json("escalation_rules.actions", &r.actions)?,
+            id: r.id,
+            name: r.name,
+            description: r.description,
+            enabled: r.enabled,
+            priority: r.priority,
+            cooldown_ms: r.cooldown_ms,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = escalations)]
+pub struct EscalationRow {
+    pub id: String,
+    pub rule_id: Option<String>,
+    pub rule_name: String,
+    pub task_id: String,
+    pub level: i32,
+    pub trigger_kind: String,
+    pub reason: String,
+    pub actions: String,
+    pub triggered_at: i64,
+    pub resolved_at: Option<i64>,
+    pub useful: Option<bool>,
+    pub rated_at: Option<i64>,
+}
+
+impl From<&Escalation> for EscalationRow {
+    fn from(e: &Escalation) -> Self {
+        Self {
+            id: e.id.clone(),
+            rule_id: e.rule_id.clone(),
+            rule_name: e.rule_name.clone(),
+            task_id: e.task_id.clone(),
+            level: i32::try_from(e.level).unwrap_or(i32::MAX),
+            trigger_kind: e.trigger.clone(),
+            reason: e.reason.clone(),
+            actions: to_json(&e.actions),
+            triggered_at: e.triggered_at,
+            resolved_at: e.resolved_at,
+            useful: e.useful,
+            rated_at: e.rated_at,
+        }
+    }
+}
+
+impl TryFrom<EscalationRow> for Escalation {
+    type Error = StoreError;
+    fn try_from(r: EscalationRow) -> Result<Self, StoreError> {
+        Ok(Escalation {
+            actions: from_json("escalations.actions", &r.actions)?,
+            level: u32::try_from(r.level).map_err(|e| StoreError::Corrupt(format!("escalations.level: {e}")))?,
+            id: r.id,
+            rule_id: r.rule_id,
+            rule_name: r.rule_name,
+            task_id: r.task_id,
+            trigger: r.trigger_kind,
+            reason: r.reason,
+            triggered_at: r.triggered_at,
+            resolved_at: r.resolved_at,
+            useful: r.useful,
+            rated_at: r.rated_at,
         })
     }
 }

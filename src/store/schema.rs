@@ -144,6 +144,39 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    escalation_rules (id) {
+        id -> Text,
+        name -> Text,
+        description -> Text,
+        enabled -> Bool,
+        priority -> Integer,
+        cooldown_ms -> BigInt,
+        applies_to -> Text,
+        triggers -> Text,
+        actions -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    escalations (id) {
+        id -> Text,
+        rule_id -> Nullable<Text>,
+        rule_name -> Text,
+        task_id -> Text,
+        level -> Integer,
+        trigger_kind -> Text,
+        reason -> Text,
+        actions -> Text,
+        triggered_at -> BigInt,
+        resolved_at -> Nullable<BigInt>,
+        useful -> Nullable<Bool>,
+        rated_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     agents,
     api_tokens,
@@ -152,5 +185,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     activities,
     messages,
     message_templates,
-    slo_breaches
+    slo_breaches,
+    escalation_rules,
+    escalations
 );

@@ -1,0 +1,662 @@
+//! Escalation rules: what makes a task "stuck" (triggers), which tasks a rule applies to, what it does
+//! (actions), and the ladder that decides when a rule may fire again.
+//!
+//! - **Triggers** are pure functions of the task, its assignee's last sign of life and now. Durations fire when
+//!   strictly exceeded ("in progress for more than 2 h"); percentages and counts when reached ("≥ 75 %",
+//!   "≥ 3 failed attempts"). Time in a status is measured from `statusChangedAt`, never `updatedAt`.
+//! - **Selection**: among the enabled rules that apply to the task, whose triggers fire and whose ladder for
+//!   this task is not at the maximum depth, only the one with the highest priority may run (ties: the older
+//!   rule). If that rule is cooling down for this task, nothing runs: a lower rule never steps in during
+//!   another's cooldown, so one stuck task gets one stream of alerts.
+//! - **Ladder**: each firing of a rule for a task is one level higher than the last unresolved one (1, 2, 3),
+//!   at most one level per cooldown; past the maximum depth nothing more fires. When the rule stops matching
+//!   (the task moved, was unblocked, finished), its open firings resolve and the ladder starts again at 1.
+
+use super::matching::Strategy;
+use super::task::{Priority, Task, TaskStatus};
+use super::text_enum::text_enum;
+use super::{check_labels, check_text, RuleViolation};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+
+pub const DEFAULT_RULE_PRIORITY: i32 = 50;
+pub const DEFAULT_COOLDOWN_MS: i64 = 30 * 60_000;
+pub const DEFAULT_SLO_PERCENT: u32 = 75;
+
+/// One condition that makes a rule fire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", rename_all_fields = "camelCase", deny_unknown_fields)]
+pub enum Trigger {
+    /// In `status` for longer than `durationMs`, counted from `statusChangedAt`.
+    TimeInStatus { status: TaskStatus, duration_ms: i64 },
+    /// Blocked for longer than `durationMs`.
+    BlockerDuration { duration_ms: i64 },
+    /// At least `percent` of the SLO used (default 75).
+    SloConsumed {
+        #[serde(default = "default_slo_percent")]
+        percent: u32,
+    },
+    /// At least `attempts` failed attempts recorded on the task.
+    AttemptsExceeded { attempts: u32 },
+    /// At least `count` failures of `errorKind` within the last `windowMs`.
+    ErrorPattern { error_kind: String, count: u32, window_ms: i64 },
+    /// In progress, and the assignee silent (no heartbeat, no claim) for longer than `durationMs`.
+    NoHeartbeat { duration_ms: i64 },
+    /// Ready with no assignee for longer than `durationMs` (schedule-to-start).
+    Unassigned { duration_ms: i64 },
+}
+
+fn default_slo_percent() -> u32 {
+    DEFAULT_SLO_PERCENT
+}
+
+/// Where `escalate` sends the task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(into = "String", try_from = "String")]
+pub enum EscalateTo {
+    /// Up the ladder: level 1 the assignee's lead, level 2 that lead's lead (or every lead), level 3 a human.
+    Lead,
+    /// A named agent, at any level.
+    Agent(String),
+    /// Straight to a human: the admin activity feed and the webhook.
+    Human,
+}
+
+impl From<EscalateTo> for String {
+    fn from(to: EscalateTo) -> String {
+        match to {
+            EscalateTo::Lead => "lead".into(),
+            EscalateTo::Agent(id) => format!("agent:{id}"),
+            EscalateTo::Human => "human".into(),
+        }
+    }
+}
+
+impl TryFrom<String> for EscalateTo {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        match text.as_str() {
+            "lead" => Ok(EscalateTo::Lead),
+            "human" => Ok(EscalateTo::Human),
+            other => match other.strip_prefix("agent:") {
+                Some(id) if !id.trim().is_empty() => Ok(EscalateTo::Agent(id.trim().to_string())),
+                _ => Err(format!("'{other}' is not \"lead\", \"human\" or \"agent:<id or name>\"")),
+            },
+        }
+    }
+}
+
+impl Default for EscalateTo {
+    fn default() -> Self {
+        EscalateTo::Lead
+    }
+}
+
+/// One step of a rule's response, run in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", rename_all_fields = "camelCase", deny_unknown_fields)]
+pub enum Action {
+    /// A high-priority system message to the assignee: a template by name, or a subject and body.
+    NotifyAssignee {
+        template: Option<String>,
+        subject: Option<String>,
+        body: Option<String>,
+    },
+    /// One level up the ladder, priority up one level.
+    Escalate {
+        #[serde(default)]
+        to: EscalateTo,
+    },
+    /// To the top suitable agent that can accept work; the old assignee is told why.
+    Reassign {
+        #[serde(default = "default_strategy")]
+        strategy: Strategy,
+    },
+    /// A child task linked to the original.
+    CreateSubtask {
+        title: String,
+        #[serde(default)]
+        description: String,
+        #[serde(default)]
+        tags: Vec<String>,
+        assign_to: Option<String>,
+    },
+    SetPriority { priority: Priority },
+    /// POST the firing as JSON to `url`, or to `MC_ESCALATION_WEBHOOK_URL`.
+    Webhook {
+        url: Option<String>,
+        #[serde(default)]
+        headers: BTreeMap<String, String>,
+    },
+}
+
+fn default_strategy() -> Strategy {
+    Strategy::Balanced
+}
+
+impl Action {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::NotifyAssignee { .. } => "notify_assignee",
+            Action::Escalate { .. } => "escalate",
+            Action::Reassign { .. } => "reassign",
+            Action::CreateSubtask { .. } => "create_subtask",
+            Action::SetPriority { .. } => "set_priority",
+            Action::Webhook { .. } => "webhook",
+        }
+    }
+}
+
+impl Trigger {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Trigger::TimeInStatus { .. } => "time_in_status",
+            Trigger::BlockerDuration { .. } => "blocker_duration",
+            Trigger::SloConsumed { .. } => "slo_consumed",
+            Trigger::AttemptsExceeded { .. } => "attempts_exceeded",
+            Trigger::ErrorPattern { .. } => "error_pattern",
+            Trigger::NoHeartbeat { .. } => "no_heartbeat",
+            Trigger::Unassigned { .. } => "unassigned",
+        }
+    }
+}
+
+/// Which tasks a rule looks at; an empty list means any.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct Applicability {
+    /// The task has at least one of these tags.
+    pub tags: Vec<String>,
+    pub statuses: Vec<TaskStatus>,
+    pub priorities: Vec<Priority>,
+    pub mission_id: Option<String>,
+}
+
+impl Applicability {
+    pub fn matches(&self, task: &Task) -> bool {
+        (self.tags.is_empty() || self.tags.iter().any(|t| task.tags.contains(t)))
+            && (self.statuses.is_empty() || self.statuses.contains(&task.status))
+            && (self.priorities.is_empty() || self.priorities.contains(&task.priority))
+            && self.mission_id.as_ref().is_none_or(|m| task.mission_id.as_ref() == Some(m))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EscalationRule {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub enabled: bool,
+    /// 0–100; when several rules match a task, only the highest runs.
+    pub priority: i32,
+    /// The least time between two firings of this rule for one task.
+    pub cooldown_ms: i64,
+    pub applies_to: Applicability,
+    /// Any one firing fires the rule.
+    pub triggers: Vec<Trigger>,
+    /// Run in order; one failing does not stop the next.
+    pub actions: Vec<Action>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// The body of `POST /api/escalation-rules`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RuleDraft {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default = "default_enabled")]
+    pub enabled: bool,
+    #[serde(default = "default_priority")]
+    pub priority: i32,
+    #[serde(default = "default_cooldown")]
+    pub cooldown_ms: i64,
+    #[serde(default)]
+    pub applies_to: Applicability,
+    pub triggers: Vec<Trigger>,
+    pub actions: Vec<Action>,
+}
+
+fn default_enabled() -> bool {
+    true
+}
+fn default_priority() -> i32 {
+    DEFAULT_RULE_PRIORITY
+}
+fn default_cooldown() -> i64 {
+    DEFAULT_COOLDOWN_MS
+}
+
+/// The body of `PATCH /api/escalation-rules/{id}`: any field of the draft.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RulePatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub enabled: Option<bool>,
+    pub priority: Option<i32>,
+    pub cooldown_ms: Option<i64>,
+    pub applies_to: Option<Applicability>,
+    pub triggers: Option<Vec<Trigger>>,
+    pub actions: Option<Vec<Action>>,
+}
+
+const MAX_DURATION_MS: i64 = 365 * 24 * 3_600_000;
+
+fn check_duration(field: &'static str, ms: i64) -> Result<(), RuleViolation> {
+    if (1..=MAX_DURATION_MS).contains(&ms) {
+        Ok(())
+    } else {
+        Err(RuleViolation::invalid(field, "must be between 1 ms and 365 days"))
+    }
+}
+
+fn check_trigger(trigger: &Trigger) -> Result<(), RuleViolation> {
+    match trigger {
+        Trigger::TimeInStatus { status, duration_ms } => {
+            if status.is_terminal() {
+                return Err(RuleViolation::invalid(
+                    "triggers.status",
+                    "a finished task is never stuck: use an open status",
+                ));
+            }
+            check_duration("triggers.durationMs", *duration_ms)
+        }
+        Trigger::BlockerDuration { duration_ms }
+        | Trigger::NoHeartbeat { duration_ms }
+        | Trigger::Unassigned { duration_ms } => check_duration("triggers.durationMs", *duration_ms),
+        Trigger::SloConsumed { percent } => match percent {
+            1..=1000 => Ok(()),
+            _ => Err(RuleViolation::invalid("triggers.percent", "must be between 1 and 1000")),
+        },
+        Trigger::AttemptsExceeded { attempts } => match attempts {
+            1..=1000 => Ok(()),
+            _ => Err(RuleViolation::invalid("triggers.attempts", "must be between 1 and 1000")),
+        },
+        Trigger::ErrorPattern {
+            error_kind,
+            count,
+            window_ms,
+        } => {
+            check_text("triggers.errorKind", error_kind, 1, 100)?;
+            if !(1..=1000).contains(count) {
+                return Err(RuleViolation::invalid("triggers.count", "must be between 1 and 1000"));
+            }
+            check_duration("triggers.windowMs", *window_ms)
+        }
+    }
+}
+
+fn check_action(action: &Action) -> Result<(), RuleViolation> {
+    match action {
+        Action::NotifyAssignee { template, subject, body } => {
+            if template.is_none() && subject.is_none() {
+                return Err(RuleViolation::invalid(
+                    "actions.subject",
+                    "notify_assignee needs a template or a subject",
+                ));
+            }
+            if template.is_some() && (subject.is_some() || body.is_some()) {
+                return Err(RuleViolation::invalid(
+                    "actions.template",
+                    "give a template or a subject and body, not both",
+                ));
+            }
+            if let Some(subject) = subject {
+                check_text("actions.subject", subject, 1, super::message::MAX_SUBJECT)?;
+            }
+            Ok(())
+        }
+        Action::CreateSubtask { title, tags, .. } => {
+            check_text("actions.title", title, 1, super::task::MAX_TITLE_CHARS)?;
+            check_labels("actions.tags", tags).map(drop)
+        }
+        Action::Webhook { url, .. } => match url {
+            Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => Err(RuleViolation::invalid(
+                "actions.url",
+                "must be an http:// or https:// URL",
+            )),
+            _ => Ok(()),
+        },
+        Action::Escalate { .. } | Action::Reassign { .. } | Action::SetPriority { .. } => Ok(()),
+    }
+}
+
+fn check_rule(rule: EscalationRule) -> Result<EscalationRule, RuleViolation> {
+    let name = check_text("name", &rule.name, 1, 100)?;
+    let description = check_text("description", &rule.description, 0, 1000)?;
+    if !(0..=100).contains(&rule.priority) {
+        return Err(RuleViolation::invalid("priority", "must be between 0 and 100"));
+    }
+    if !(0..=MAX_DURATION_MS).contains(&rule.cooldown_ms) {
+        return Err(RuleViolation::invalid("cooldownMs", "must be between 0 and 365 days"));
+    }
+    if rule.triggers.is_empty() {
+        return Err(RuleViolation::invalid("triggers", "must not be empty"));
+    }
+    if rule.actions.is_empty() {
+        return Err(RuleViolation::invalid("actions", "must not be empty"));
+    }
+    rule.triggers.iter().try_for_each(check_trigger)?;
+    rule.actions.iter().try_for_each(check_action)?;
+    let tags = check_labels("appliesTo.tags", &rule.applies_to.tags)?;
+    Ok(EscalationRule {
+        name,
+        description,
+        applies_to: Applicability { tags, ..rule.applies_to },
+        ..rule
+    })
+}
+
+pub fn create_rule(draft: RuleDraft, id: String, now: i64) -> Result<EscalationRule, RuleViolation> {
+    check_rule(EscalationRule {
+        id,
+        name: draft.name,
+        description: draft.description,
+        enabled: draft.enabled,
+        priority: draft.priority,
+        cooldown_ms: draft.cooldown_ms,
+        applies_to: draft.applies_to,
+        triggers: draft.triggers,
+        actions: draft.actions,
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+pub fn apply_patch(rule: &EscalationRule, patch: RulePatch, now: i64) -> Result<EscalationRule, RuleViolation> {
+    let current = rule.clone();
+    check_rule(EscalationRule {
+        name: patch.name.unwrap_or(current.name),
+        description: patch.description.unwrap_or(current.description),
+        enabled: patch.enabled.unwrap_or(current.enabled),
+        priority: patch.priority.unwrap_or(current.priority),
+        cooldown_ms: patch.cooldown_ms.unwrap_or(current.cooldown_ms),
+        applies_to: patch.applies_to.unwrap_or(current.applies_to),
+        triggers: patch.triggers.unwrap_or(current.triggers),
+        actions: patch.actions.unwrap_or(current.actions),
+        updated_at: now,
+        ..current
+    })
+}
+
+/// What a trigger needs beyond the task.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TaskContext {
+    /// The assignee's last heartbeat, if it ever sent one.
+    pub assignee_heartbeat_at: Option<i64>,
+}
+
+/// "2 h 14 min", "45 min", "30 s": durations in reasons.
+pub fn human_duration(ms: i64) -> String {
+    let secs = ms.max(0) / 1000;
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    match (h, m) {
+        (0, 0) => format!("{s} s"),
+        (0, m) => format!("{m} min"),
+        (h, 0) => format!("{h} h"),
+        (h, m) => format!("{h} h {m} min"),
+    }
+}
+
+/// Whether the trigger fires for this task now, and why.
+pub fn fires(trigger: &Trigger, task: &Task, context: TaskContext, now: i64) -> Option<String> {
+    if task.status.is_terminal() {
+        return None;
+    }
+    let in_status = now - task.status_changed_at;
+    match trigger {
+        Trigger::TimeInStatus { status, duration_ms } => (task.status == *status && in_status > *duration_ms)
+            .then(|| format!("{} for {}", status.as_str().replace('_', " "), human_duration(in_status))),
+        Trigger::BlockerDuration { duration_ms } => (task.status == TaskStatus::Blocked && in_status > *duration_ms)
+            .then(|| format!("blocked for {}", human_duration(in_status))),
+        Trigger::SloConsumed { percent } => {
+            let deadline = task.slo_deadline_at?;
+            let slo = (deadline - task.created_at).max(1);
+            let used = now - task.created_at;
+            (i128::from(used) * 100 >= i128::from(*percent) * i128::from(slo)).then(|| {
+                format!(
+                    "{}% of the SLO used ({} left)",
+                    used * 100 / slo,
+                    if deadline > now {
+                        human_duration(deadline - now)
+                    } else {
+                        "none".to_string()
+                    }
+                )
+            })
+        }
+        Trigger::AttemptsExceeded { attempts } => {
+            let failed = task.failures.len();
+            (failed >= *attempts as usize).then(|| format!("{failed} failed attempts"))
+        }
+        Trigger::ErrorPattern {
+            error_kind,
+            count,
+            window_ms,
+        } => {
+            let recent = task
+                .failures
+                .iter()
+                .filter(|f| &f.error_kind == error_kind && now - f.at <= *window_ms)
+                .count();
+            (recent >= *count as usize)
+                .then(|| format!("{recent} '{error_kind}' failures in the last {}", human_duration(*window_ms)))
+        }
+        Trigger::NoHeartbeat { duration_ms } => {
+            if task.status != TaskStatus::InProgress || task.assignee_id.is_none() {
+                return None;
+            }
+            // Taking the task is a sign of life too: the silence counts from whichever came last.
+            let last_seen = context.assignee_heartbeat_at.unwrap_or(i64::MIN).max(task.status_changed_at);
+            let silent = now - last_seen;
+            (silent > *duration_ms).then(|| format!("assignee silent for {}", human_duration(silent)))
+        }
+        Trigger::Unassigned { duration_ms } => {
+            (task.status == TaskStatus::Ready && task.assignee_id.is_none() && in_status > *duration_ms)
+                .then(|| format!("ready and unassigned for {}", human_duration(in_status)))
+        }
+    }
+}
+
+/// Whether the rule matches the task now: enabled, applicable, and one of its triggers fires (the first that
+/// does gives the reason).
+pub fn matches(rule: &EscalationRule, task: &Task, context: TaskContext, now: i64) -> Option<Firing> {
+    if !rule.enabled || !rule.applies_to.matches(task) {
+        return None;
+    }
+    rule.triggers.iter().find_map(|trigger| {
+        fires(trigger, task, context, now).map(|reason| Firing {
+            trigger: trigger.kind().to_string(),
+            reason,
+        })
+    })
+}
+
+/// Why a rule fired.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Firing {
+    pub trigger: String,
+    pub reason: String,
+}
+
+/// A rule's ladder for one task: the open (unresolved) firings' highest level and the last firing time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ladder {
+    pub level: u32,
+    pub last_fired_at: Option<i64>,
+}
+
+/// What one evaluation of a task decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// The rule to fire, with the level it fires at; `None` when nothing fires.
+    pub fire: Option<(String, u32, Firing)>,
+    /// Why nothing fires although a rule matches (cooling down), for dry runs.
+    pub held_back: Option<String>,
+    /// Rules whose open ladder for this task no longer matches: their firings resolve.
+    pub resolve: Vec<String>,
+}
+
+/// Decides which rule, if any, fires for `task` now, and which open ladders resolve. `ladders` holds the open
+/// ladder of each rule for this task (rules absent have none).
+pub fn decide(
+    rules: &[EscalationRule],
+    task: &Task,
+    context: TaskContext,
+    ladders: &BTreeMap<String, Ladder>,
+    max_depth: u32,
+    now: i64,
+) -> Decision {
+    let mut matching: Vec<(&EscalationRule, Firing)> = rules
+        .iter()
+        .filter_map(|rule| matches(rule, task, context, now).map(|f| (rule, f)))
+        .collect();
+    let resolve = ladders
+        .keys()
+        .filter(|id| !matching.iter().any(|(rule, _)| &rule.id == *id))
+        .cloned()
+        .collect();
+    matching.retain(|(rule, _)| ladders.get(&rule.id).is_none_or(|l| l.level < max_depth));
+    matching.sort_by(|(a, _), (b, _)| {
+        b.priority
+            .cmp(&a.priority)
+            .then(a.created_at.cmp(&b.created_at))
+            .then(a.id.cmp(&b.id))
+    });
+    let Some((rule, firing)) = matching.into_iter().next() else {
+        return Decision {
+            fire: None,
+            held_back: None,
+            resolve,
+        };
+    };
+    let ladder = ladders.get(&rule.id).copied().unwrap_or_default();
+    if let Some(last) = ladder.last_fired_at {
+        if now - last < rule.cooldown_ms {
+            return Decision {
+                fire: None,
+                held_back: Some(format!(
+                    "'{}' matches ({}) but is cooling down for {}",
+                    rule.name,
+                    firing.reason,
+                    human_duration(rule.cooldown_ms - (now - last))
+                )),
+                resolve,
+            };
+        }
+    }
+    Decision {
+        fire: Some((rule.id.clone(), ladder.level + 1, firing)),
+        held_back: None,
+        resolve,
+    }
+}
+
+text_enum! {
+    pub enum ActionStatus { Executed => "executed", Failed => "failed", Skipped => "skipped" }
+}
+
+/// What one action of a firing did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionResult {
+    pub kind: String,
+    pub status: ActionStatus,
+    /// What it did, why it failed, or why it was skipped.
+    pub detail: String,
+}
+
+/// One firing of a rule (or of a built-in escalation) for a task: the escalation history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Escalation {
+    pub id: String,
+    /// Null for the built-in escalations (`ack_deadline`, `slo_breach`).
+    pub rule_id: Option<String>,
+    pub rule_name: String,
+    pub task_id: String,
+    /// The rung of the rule's ladder for this task: 1, 2, 3.
+    pub level: u32,
+    pub trigger: String,
+    pub reason: String,
+    pub actions: Vec<ActionResult>,
+    pub triggered_at: i64,
+    /// When the task left the triggering condition; null while open.
+    pub resolved_at: Option<i64>,
+    /// Feedback: was this escalation useful?
+    pub useful: Option<bool>,
+    pub rated_at: Option<i64>,
+}
+
+/// `GET /api/escalations/stats`: one line per rule (built-in escalations by name).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleStats {
+    pub rule_id: Option<String>,
+    pub rule_name: String,
+    pub firings: usize,
+    pub open: usize,
+    pub resolved: usize,
+    /// Mean time from firing to resolution, over the resolved ones.
+    pub mean_resolution_ms: Option<i64>,
+    pub rated: usize,
+    pub useful: usize,
+    /// `useful / rated`, null before any rating.
+    pub accuracy: Option<f64>,
+}
+
+/// The statistics of a history, most firings first.
+pub fn stats(history: &[Escalation]) -> Vec<RuleStats> {
+    let mut by_rule: BTreeMap<(Option<String>, String), RuleStats> = BTreeMap::new();
+    let mut resolution_total: BTreeMap<(Option<String>, String), i64> = BTreeMap::new();
+    for e in history {
+        let key = (e.rule_id.clone(), e.rule_name.clone());
+        let line = by_rule.entry(key.clone()).or_insert_with(|| RuleStats {
+            rule_id: e.rule_id.clone(),
+            rule_name: e.rule_name.clone(),
+            firings: 0,
+            open: 0,
+            resolved: 0,
+            mean_resolution_ms: None,
+            rated: 0,
+            useful: 0,
+            accuracy: None,
+        });
+        line.firings += 1;
+        match e.resolved_at {
+            Some(at) => {
+                line.resolved += 1;
+                *resolution_total.entry(key).or_default() += at - e.triggered_at;
+            }
+            None => line.open += 1,
+        }
+        if let Some(useful) = e.useful {
+            line.rated += 1;
+            line.useful += usize::from(useful);
+        }
+    }
+    let mut lines: Vec<RuleStats> = by_rule
+        .into_iter()
+        .map(|(key, mut line)| {
+            if line.resolved > 0 {
+                let total = resolution_total.get(&key).copied().unwrap_or(0);
+                line.mean_resolution_ms = Some(total / line.resolved as i64);
+            }
+            if line.rated > 0 {
+                line.accuracy = Some(super::capacity::one_decimal(line.useful as f64 / line.rated as f64 * 100.0) / 100.0);
+            }
+            line
+        })
+        .collect();
+    lines.sort_by(|a, b| b.firings.cmp(&a.firings).then(a.rule_name.cmp(&b.rule_name)));
+    lines
+}
+
+#[cfg(test)]
+mod tests;
