@@ -26,7 +26,12 @@ pub const DEFAULT_SLO_PERCENT: u32 = 75;
 
 /// One condition that makes a rule fire.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(tag = "kind", rename_all = "snake_case", rename_all_fields = "camelCase", deny_unknown_fields)]
+#[serde(
+    tag = "kind",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase",
+    deny_unknown_fields
+)]
 pub enum Trigger {
     /// In `status` for longer than `durationMs`, counted from `statusChangedAt`.
     TimeInStatus { status: TaskStatus, duration_ms: i64 },
@@ -40,7 +45,11 @@ pub enum Trigger {
     /// At least `attempts` failed attempts recorded on the task.
     AttemptsExceeded { attempts: u32 },
     /// At least `count` failures of `errorKind` within the last `windowMs`.
-    ErrorPattern { error_kind: String, count: u32, window_ms: i64 },
+    ErrorPattern {
+        error_kind: String,
+        count: u32,
+        window_ms: i64,
+    },
     /// In progress, and the assignee silent (no heartbeat, no claim) for longer than `durationMs`.
     NoHeartbeat { duration_ms: i64 },
     /// Ready with no assignee for longer than `durationMs` (schedule-to-start).
@@ -52,10 +61,11 @@ fn default_slo_percent() -> u32 {
 }
 
 /// Where `escalate` sends the task.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(into = "String", try_from = "String")]
 pub enum EscalateTo {
     /// Up the ladder: level 1 the assignee's lead, level 2 that lead's lead (or every lead), level 3 a human.
+    #[default]
     Lead,
     /// A named agent, at any level.
     Agent(String),
@@ -81,21 +91,22 @@ impl TryFrom<String> for EscalateTo {
             "human" => Ok(EscalateTo::Human),
             other => match other.strip_prefix("agent:") {
                 Some(id) if !id.trim().is_empty() => Ok(EscalateTo::Agent(id.trim().to_string())),
-                _ => Err(format!("'{other}' is not \"lead\", \"human\" or \"agent:<id or name>\"")),
+                _ => Err(format!(
+                    "'{other}' is not \"lead\", \"human\" or \"agent:<id or name>\""
+                )),
             },
         }
     }
 }
 
-impl Default for EscalateTo {
-    fn default() -> Self {
-        EscalateTo::Lead
-    }
-}
-
 /// One step of a rule's response, run in order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(tag = "kind", rename_all = "snake_case", rename_all_fields = "camelCase", deny_unknown_fields)]
+#[serde(
+    tag = "kind",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase",
+    deny_unknown_fields
+)]
 pub enum Action {
     /// A high-priority system message to the assignee: a template by name, or a subject and body.
     NotifyAssignee {
@@ -122,7 +133,9 @@ pub enum Action {
         tags: Vec<String>,
         assign_to: Option<String>,
     },
-    SetPriority { priority: Priority },
+    SetPriority {
+        priority: Priority,
+    },
     /// POST the firing as JSON to `url`, or to `MC_ESCALATION_WEBHOOK_URL`.
     Webhook {
         url: Option<String>,
@@ -178,7 +191,10 @@ impl Applicability {
         (self.tags.is_empty() || self.tags.iter().any(|t| task.tags.contains(t)))
             && (self.statuses.is_empty() || self.statuses.contains(&task.status))
             && (self.priorities.is_empty() || self.priorities.contains(&task.priority))
-            && self.mission_id.as_ref().is_none_or(|m| task.mission_id.as_ref() == Some(m))
+            && self
+                .mission_id
+                .as_ref()
+                .is_none_or(|m| task.mission_id.as_ref() == Some(m))
     }
 }
 
@@ -275,7 +291,10 @@ fn check_trigger(trigger: &Trigger) -> Result<(), RuleViolation> {
         },
         Trigger::AttemptsExceeded { attempts } => match attempts {
             1..=1000 => Ok(()),
-            _ => Err(RuleViolation::invalid("triggers.attempts", "must be between 1 and 1000")),
+            _ => Err(RuleViolation::invalid(
+                "triggers.attempts",
+                "must be between 1 and 1000",
+            )),
         },
         Trigger::ErrorPattern {
             error_kind,
@@ -293,7 +312,11 @@ fn check_trigger(trigger: &Trigger) -> Result<(), RuleViolation> {
 
 fn check_action(action: &Action) -> Result<(), RuleViolation> {
     match action {
-        Action::NotifyAssignee { template, subject, body } => {
+        Action::NotifyAssignee {
+            template,
+            subject,
+            body,
+        } => {
             if template.is_none() && subject.is_none() {
                 return Err(RuleViolation::invalid(
                     "actions.subject",
@@ -347,7 +370,10 @@ fn check_rule(rule: EscalationRule) -> Result<EscalationRule, RuleViolation> {
     Ok(EscalationRule {
         name,
         description,
-        applies_to: Applicability { tags, ..rule.applies_to },
+        applies_to: Applicability {
+            tags,
+            ..rule.applies_to
+        },
         ..rule
     })
 }
@@ -410,8 +436,15 @@ pub fn fires(trigger: &Trigger, task: &Task, context: TaskContext, now: i64) -> 
     }
     let in_status = now - task.status_changed_at;
     match trigger {
-        Trigger::TimeInStatus { status, duration_ms } => (task.status == *status && in_status > *duration_ms)
-            .then(|| format!("{} for {}", status.as_str().replace('_', " "), human_duration(in_status))),
+        Trigger::TimeInStatus { status, duration_ms } => {
+            (task.status == *status && in_status > *duration_ms).then(|| {
+                format!(
+                    "{} for {}",
+                    status.as_str().replace('_', " "),
+                    human_duration(in_status)
+                )
+            })
+        }
         Trigger::BlockerDuration { duration_ms } => (task.status == TaskStatus::Blocked && in_status > *duration_ms)
             .then(|| format!("blocked for {}", human_duration(in_status))),
         Trigger::SloConsumed { percent } => {
@@ -444,15 +477,22 @@ pub fn fires(trigger: &Trigger, task: &Task, context: TaskContext, now: i64) -> 
                 .iter()
                 .filter(|f| &f.error_kind == error_kind && now - f.at <= *window_ms)
                 .count();
-            (recent >= *count as usize)
-                .then(|| format!("{recent} '{error_kind}' failures in the last {}", human_duration(*window_ms)))
+            (recent >= *count as usize).then(|| {
+                format!(
+                    "{recent} '{error_kind}' failures in the last {}",
+                    human_duration(*window_ms)
+                )
+            })
         }
         Trigger::NoHeartbeat { duration_ms } => {
             if task.status != TaskStatus::InProgress || task.assignee_id.is_none() {
                 return None;
             }
             // Taking the task is a sign of life too: the silence counts from whichever came last.
-            let last_seen = context.assignee_heartbeat_at.unwrap_or(i64::MIN).max(task.status_changed_at);
+            let last_seen = context
+                .assignee_heartbeat_at
+                .unwrap_or(i64::MIN)
+                .max(task.status_changed_at);
             let silent = now - last_seen;
             (silent > *duration_ms).then(|| format!("assignee silent for {}", human_duration(silent)))
         }
@@ -649,7 +689,8 @@ pub fn stats(history: &[Escalation]) -> Vec<RuleStats> {
                 line.mean_resolution_ms = Some(total / line.resolved as i64);
             }
             if line.rated > 0 {
-                line.accuracy = Some(super::capacity::one_decimal(line.useful as f64 / line.rated as f64 * 100.0) / 100.0);
+                line.accuracy =
+                    Some(super::capacity::one_decimal(line.useful as f64 / line.rated as f64 * 100.0) / 100.0);
             }
             line
         })

@@ -59,7 +59,9 @@ pub fn list_escalations(conn: &mut AnyConnection, query: &EscalationQuery) -> Re
         q = q.filter(escalations::id.lt(cursor.clone()));
     }
     let rows = q.order(escalations::id.desc()).limit(query.page.limit + 1).load(conn)?;
-    Ok(Page::from_rows(to_escalations(rows)?, query.page.limit, |e| e.id.clone()))
+    Ok(Page::from_rows(to_escalations(rows)?, query.page.limit, |e| {
+        e.id.clone()
+    }))
 }
 
 /// The whole history, for the statistics.

@@ -291,7 +291,10 @@ impl WriteOp {
             .map(drop),
             WriteOp::RateEscalation { id, useful, at } => {
                 let n = diesel::update(escalations::table.find(id))
-                    .set((escalations::useful.eq(Some(*useful)), escalations::rated_at.eq(Some(*at))))
+                    .set((
+                        escalations::useful.eq(Some(*useful)),
+                        escalations::rated_at.eq(Some(*at)),
+                    ))
                     .execute(conn)?;
                 expect_one(n, "escalation feedback")
             }

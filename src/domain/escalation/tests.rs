@@ -791,3 +791,39 @@ fn escalate_to_parses_lead_human_and_agent() {
         }
     );
 }
+
+fn history(rule: Option<&str>, name: &str, triggered: i64, resolved: Option<i64>, useful: Option<bool>) -> Escalation {
+    Escalation {
+        id: format!("{name}-{triggered}"),
+        rule_id: rule.map(str::to_string),
+        rule_name: name.to_string(),
+        task_id: "t".into(),
+        level: 1,
+        trigger: "time_in_status".into(),
+        reason: "stuck".into(),
+        actions: vec![],
+        triggered_at: triggered,
+        resolved_at: resolved,
+        useful,
+        rated_at: useful.map(|_| triggered),
+    }
+}
+
+#[test]
+fn stats_count_firings_resolution_times_and_accuracy_per_rule() {
+    let lines = stats(&[
+        history(Some("r1"), "stuck", 0, Some(1_000), Some(true)),
+        history(Some("r1"), "stuck", 10, Some(3_010), Some(false)),
+        history(Some("r1"), "stuck", 20, None, Some(true)),
+        history(None, "slo_breach", 5, None, None),
+    ]);
+    assert_eq!(lines.len(), 2);
+    let stuck = &lines[0];
+    assert_eq!((stuck.firings, stuck.open, stuck.resolved), (3, 1, 2));
+    assert_eq!(stuck.mean_resolution_ms, Some(2_000));
+    assert_eq!((stuck.rated, stuck.useful), (3, 2));
+    assert_eq!(stuck.accuracy, Some(0.667));
+    let builtin = &lines[1];
+    assert_eq!((builtin.rule_id.as_deref(), builtin.firings), (None, 1));
+    assert_eq!((builtin.mean_resolution_ms, builtin.accuracy), (None, None));
+}
