@@ -63,6 +63,12 @@ pub struct Settings {
     /// Less than this left before the deadline → `CRITICAL` (e.g. `10m`).
     #[arg(long, env = "MC_SLO_CRITICAL_REMAINING", default_value = "10m")]
     pub slo_critical_remaining: String,
+    /// How many rungs an escalation ladder has; a rule that reached it fires no more until its task moves.
+    #[arg(long, env = "MC_ESCALATION_MAX_DEPTH", default_value_t = 3)]
+    pub escalation_max_depth: u32,
+    /// Where escalation `webhook` actions without a `url`, and escalations that reach a human, POST their JSON.
+    #[arg(long, env = "MC_ESCALATION_WEBHOOK_URL")]
+    pub escalation_webhook_url: Option<String>,
     /// Largest accepted request body, in bytes; larger bodies get 413.
     #[arg(long, env = "MC_BODY_LIMIT", default_value_t = 1_048_576)]
     pub body_limit: usize,
@@ -100,6 +106,7 @@ pub struct Config {
     pub messaging: MessagingConfig,
     pub capacity: CapacityLimits,
     pub slo: SloThresholds,
+    pub escalation: EscalationConfig,
     pub body_limit: usize,
     pub workers: usize,
     pub store: StoreOptions,
@@ -112,6 +119,24 @@ pub struct MessagingConfig {
     /// Sends per sending agent per minute; 0 = unlimited.
     pub rate_per_min: u32,
     pub ttl: Duration,
+}
+
+/// Limits of the escalation engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EscalationConfig {
+    /// The top rung of a ladder (`MC_ESCALATION_MAX_DEPTH`).
+    pub max_depth: u32,
+    /// The default webhook (`MC_ESCALATION_WEBHOOK_URL`).
+    pub webhook_url: Option<String>,
+}
+
+impl Default for EscalationConfig {
+    fn default() -> Self {
+        EscalationConfig {
+            max_depth: 3,
+            webhook_url: None,
+        }
+    }
 }
 
 impl MessagingConfig {
@@ -149,6 +174,8 @@ impl Config {
             capacity_max_utilization: 80,
             slo_at_risk_percent: 75,
             slo_critical_remaining: "10m".into(),
+            escalation_max_depth: 3,
+            escalation_webhook_url: None,
             body_limit: 1_048_576,
             workers: 1,
         })?;
@@ -201,6 +228,15 @@ impl Config {
         if !(1..=100).contains(&settings.slo_at_risk_percent) {
             problems.push("MC_SLO_AT_RISK_PERCENT must be between 1 and 100".into());
         }
+        if !(1..=10).contains(&settings.escalation_max_depth) {
+            problems.push("MC_ESCALATION_MAX_DEPTH must be between 1 and 10".into());
+        }
+        let webhook_url = settings.escalation_webhook_url.filter(|u| !u.trim().is_empty());
+        if let Some(url) = &webhook_url {
+            if reqwest::Url::parse(url).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {
+                problems.push(format!("MC_ESCALATION_WEBHOOK_URL '{url}' is not an http:// or https:// URL"));
+            }
+        }
         if settings.tick_ms < 10 {
             problems.push("MC_TICK_MS must be at least 10".into());
         }
@@ -239,6 +275,10 @@ impl Config {
                     slo: SloThresholds {
                         at_risk_percent: settings.slo_at_risk_percent,
                         critical_remaining_ms: i64::try_from(critical.as_millis()).unwrap_or(i64::MAX),
+                    },
+                    escalation: EscalationConfig {
+                        max_depth: settings.escalation_max_depth,
+                        webhook_url,
                     },
                     body_limit: settings.body_limit,
                     workers: settings.workers,
@@ -311,6 +351,7 @@ mod tests {
         assert_eq!(config.store.sqlite_sync, SqliteSync::Normal);
         assert_eq!(config.capacity, CapacityLimits::default());
         assert_eq!(config.slo, SloThresholds::default());
+        assert_eq!(config.escalation, EscalationConfig::default());
     }
 
     #[test]

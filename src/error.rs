@@ -29,6 +29,8 @@ pub enum ErrorCode {
     DependencyNotFound,
     MessageNotFound,
     TemplateNotFound,
+    EscalationRuleNotFound,
+    EscalationNotFound,
     RouteNotFound,
     /// An agent asked for work and has no `ready` task assigned to it.
     NoTaskAvailable,
@@ -66,7 +68,7 @@ impl ErrorCode {
             Unauthorized => 401,
             Forbidden | AgentSuspended => 403,
             AgentNotFound | TaskNotFound | DependencyNotFound | MessageNotFound | TemplateNotFound | RouteNotFound
-            | NoTaskAvailable | NoSuitableAgent => 404,
+            | EscalationRuleNotFound | EscalationNotFound | NoTaskAvailable | NoSuitableAgent => 404,
             MethodNotAllowed => 405,
             AgentUnavailable
             | InvalidTransition

@@ -5,7 +5,7 @@ use crate::actors::agent::AgentState;
 use crate::actors::capacity::CapacityRegistry;
 use crate::actors::directory::messages::{SetTaskBoard, Tick};
 use crate::actors::directory::AgentDirectory;
-use crate::actors::escalation::{self, EscalationScheduler};
+use crate::actors::escalation::{self, EscalationScheduler, Neighbours, SchedulerBoot};
 use crate::actors::history::History;
 use crate::actors::task_board::messages::SetDirectory;
 use crate::actors::task_board::TaskBoard;
@@ -17,7 +17,9 @@ use crate::domain::message::IDEMPOTENCY_WINDOW_MS;
 use crate::domain::{token, Activity, ActivityKind, Principal};
 use crate::error::{AppError, AppResult};
 use crate::ids::new_id;
-use crate::store::{message_queries, queries, slo_queries, Journal, Store, StoreError, WriteOp};
+use crate::store::{
+    escalation_queries, message_queries, queries, slo_queries, Journal, Store, StoreError, WriteOp,
+};
 use actix::Addr;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -38,8 +40,8 @@ pub struct Handles {
 }
 
 impl Handles {
-    /// Runs one round of periodic work now: the heartbeat monitor, message expiry, acknowledgement deadlines
-    /// and the SLO monitor. The timer calls this in production; tests and simulations
+    /// Runs one round of periodic work now: the heartbeat monitor, message expiry, acknowledgement deadlines,
+    /// the SLO monitor and an evaluation of every open task against the escalation rules. The timer calls this in production; tests and simulations
     /// call it after moving the clock.
     pub async fn tick(&self) -> AppResult<TickReport> {
         let went_offline = self.directory.send(Tick).await.map_err(AppError::mailbox)??;
@@ -53,6 +55,8 @@ impl Handles {
             escalated_message_ids: sweep.escalated_message_ids,
             expired_messages: sweep.expired_messages,
             slo_breaches: sweep.slo_breaches,
+            escalations: sweep.escalations,
+            resolved_escalations: sweep.resolved_escalations,
         })
     }
 }
@@ -67,6 +71,11 @@ pub struct TickReport {
     pub expired_messages: usize,
     /// SLO breaches recorded (each task escalated once per tick for its new breaches).
     pub slo_breaches: Vec<crate::domain::slo::SloBreach>,
+    /// Escalations recorded, with their action results: rule firings, acknowledgement deadlines and SLO
+    /// breaches.
+    pub escalations: Vec<crate::domain::escalation::Escalation>,
+    /// Escalations resolved because their task or message left the triggering condition.
+    pub resolved_escalations: usize,
 }
 
 /// How the admin token was settled at start.
@@ -131,16 +140,30 @@ impl Runtime {
             messaging: config.messaging,
             capacity: config.capacity,
             slo: config.slo,
+            escalation: config.escalation.clone(),
         };
-        let profiles = boot.agents.iter().map(|state| state.agent.clone()).collect();
+        let profiles: Vec<crate::domain::Agent> = boot.agents.iter().map(|state| state.agent.clone()).collect();
         let capacity_tasks = boot.open_tasks.clone();
+        let scheduler_boot = SchedulerBoot {
+            breaches: boot.breaches,
+            rules: boot.rules,
+            open_escalations: boot.open_escalations,
+            open_tasks: boot.open_tasks.clone(),
+            agents: profiles.clone(),
+        };
         let board = TaskBoard::start(boot.open_tasks, boot.finished, boot.dependencies, deps.clone());
         let capacity = CapacityRegistry::start(profiles, capacity_tasks, deps.clone(), board.clone(), &events);
         let templates = TemplateLibrary::start(boot.templates, deps.clone());
         let directory = AgentDirectory::start(boot.agents, boot.tokens, deps.clone());
         directory.do_send(SetTaskBoard(board.clone()));
         board.do_send(SetDirectory(directory.clone()));
-        let escalation = EscalationScheduler::start(deps, directory.clone(), board.clone(), boot.breaches, &events);
+        let neighbours = Neighbours {
+            directory: directory.clone(),
+            board: board.clone(),
+            capacity: capacity.clone(),
+            templates: templates.clone(),
+        };
+        let escalation = EscalationScheduler::start(deps, neighbours, scheduler_boot, &events);
 
         let handles = Handles {
             directory,
@@ -202,6 +225,8 @@ struct Boot {
     finished: Vec<(String, crate::domain::TaskStatus, String)>,
     dependencies: Vec<crate::store::rows::DependencyRow>,
     breaches: Vec<(String, crate::domain::slo::BreachKind)>,
+    rules: Vec<crate::domain::escalation::EscalationRule>,
+    open_escalations: Vec<crate::domain::escalation::Escalation>,
 }
 
 impl Boot {
@@ -233,6 +258,8 @@ impl Boot {
             finished: queries::finished_task_index(&mut conn)?,
             dependencies: queries::all_dependencies(&mut conn)?,
             breaches: slo_queries::open_task_breaches(&mut conn)?,
+            rules: escalation_queries::all_rules(&mut conn)?,
+            open_escalations: escalation_queries::open_escalations(&mut conn)?,
         })
     }
 }

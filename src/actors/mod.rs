@@ -22,7 +22,7 @@ pub mod task_board;
 pub mod templates;
 
 use crate::clock::SharedClock;
-use crate::config::MessagingConfig;
+use crate::config::{EscalationConfig, MessagingConfig};
 use crate::domain::capacity::CapacityLimits;
 use crate::domain::slo::SloThresholds;
 use crate::error::{AppError, AppResult};
@@ -44,6 +44,7 @@ pub struct Deps {
     pub messaging: MessagingConfig,
     pub capacity: CapacityLimits,
     pub slo: SloThresholds,
+    pub escalation: EscalationConfig,
 }
 
 impl Deps {
@@ -75,6 +76,20 @@ where
 /// A reply computed without any I/O, in the shape of an atomic response.
 pub(crate) fn reply_now<A: Actor, T: 'static>(value: AppResult<T>) -> ResponseActFuture<A, AppResult<T>> {
     Box::pin(fut::ready(value))
+}
+
+/// Runs `next` on the value of `first` (with the actor), or passes `first`'s error on.
+pub(crate) fn and_then<A, T, U, F>(first: ResponseActFuture<A, AppResult<T>>, next: F) -> ResponseActFuture<A, AppResult<U>>
+where
+    A: Actor,
+    T: 'static,
+    U: 'static,
+    F: FnOnce(T, &mut A, &mut A::Context) -> ResponseActFuture<A, AppResult<U>> + 'static,
+{
+    Box::pin(first.then(move |value, actor, ctx| match value {
+        Ok(value) => next(value, actor, ctx),
+        Err(e) => reply_now(Err(e)),
+    }))
 }
 
 pub(crate) fn atomic<A: Actor, T: 'static>(

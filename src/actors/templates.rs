@@ -89,6 +89,8 @@ pub struct DeleteTemplate {
 pub struct RenderTemplate {
     pub key: String,
     pub vars: BTreeMap<String, Value>,
+    /// Ignore the variables the template does not declare instead of refusing them.
+    pub only_declared: bool,
 }
 
 impl Handler<CreateTemplate> for TemplateLibrary {
@@ -220,6 +222,12 @@ impl Handler<DeleteTemplate> for TemplateLibrary {
 impl Handler<RenderTemplate> for TemplateLibrary {
     type Result = AppResult<Rendered>;
     fn handle(&mut self, msg: RenderTemplate, _: &mut Context<Self>) -> Self::Result {
-        Ok(self.find(&msg.key)?.render(&msg.vars)?)
+        let template = self.find(&msg.key)?;
+        let rendered = if msg.only_declared {
+            template.render_declared(&msg.vars)
+        } else {
+            template.render(&msg.vars)
+        };
+        Ok(rendered?)
     }
 }

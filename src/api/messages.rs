@@ -135,6 +135,7 @@ pub async fn send_from_template(
         RenderTemplate {
             key: body.template,
             vars: body.vars,
+            only_declared: false,
         },
     )
     .await?;

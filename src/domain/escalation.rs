@@ -620,7 +620,10 @@ pub struct Escalation {
     /// Null for the built-in escalations (`ack_deadline`, `slo_breach`).
     pub rule_id: Option<String>,
     pub rule_name: String,
-    pub task_id: String,
+    /// The task escalated; null for a message without a task that missed its acknowledgement deadline.
+    pub task_id: Option<String>,
+    /// The message whose acknowledgement deadline passed (`ack_deadline` only).
+    pub message_id: Option<String>,
     /// The rung of the rule's ladder for this task: 1, 2, 3.
     pub level: u32,
     pub trigger: String,

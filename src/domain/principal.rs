@@ -15,6 +15,12 @@ impl Principal {
         matches!(self, Principal::Admin)
     }
 
+    /// The admin, or the runtime acting on the operator's rules (escalation actions): both may manage any
+    /// task. Only the admin may force past capacity.
+    pub fn manages_tasks(&self) -> bool {
+        matches!(self, Principal::Admin | Principal::System)
+    }
+
     /// True when this principal is the given agent.
     pub fn is_agent(&self, agent_id: &str) -> bool {
         matches!(self, Principal::Agent(id) if id == agent_id)

@@ -254,6 +254,17 @@ impl MessageTemplate {
         self.required_vars.iter().chain(&self.optional_vars).any(|v| v == name)
     }
 
+    /// Renders with the variables of `vars` that this template declares, ignoring the rest: for callers that
+    /// offer a fixed set of facts (escalation notices) to templates written by operators.
+    pub fn render_declared(&self, vars: &BTreeMap<String, Value>) -> Result<Rendered, RuleViolation> {
+        let declared = vars
+            .iter()
+            .filter(|(name, _)| self.declares(name))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        self.render(&declared)
+    }
+
     /// Renders subject and body with `vars` (a JSON object of strings, numbers or booleans).
     pub fn render(&self, vars: &BTreeMap<String, Value>) -> Result<Rendered, RuleViolation> {
         let mut values: BTreeMap<&str, String> = BTreeMap::new();

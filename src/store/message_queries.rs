@@ -191,6 +191,15 @@ pub fn expired_messages(conn: &mut AnyConnection, now: i64) -> Result<Vec<(Strin
         .load(conn)?)
 }
 
+/// Which of these messages are still waiting for their acknowledgement (neither acknowledged nor deleted).
+pub fn unacknowledged(conn: &mut AnyConnection, ids: &[String]) -> Result<Vec<String>, StoreError> {
+    Ok(messages::table
+        .filter(messages::id.eq_any(ids))
+        .filter(messages::acknowledged_at.is_null())
+        .select(messages::id)
+        .load(conn)?)
+}
+
 pub fn all_templates(conn: &mut AnyConnection) -> Result<Vec<MessageTemplate>, StoreError> {
     let rows: Vec<TemplateRow> = message_templates::table
         .order(message_templates::name.asc())

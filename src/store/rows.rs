@@ -518,7 +518,7 @@ pub struct EscalationRow {
     pub id: String,
     pub rule_id: Option<String>,
     pub rule_name: String,
-    pub task_id: String,
+    pub task_id: Option<String>,
     pub level: i32,
     pub trigger_kind: String,
     pub reason: String,
@@ -527,6 +527,7 @@ pub struct EscalationRow {
     pub resolved_at: Option<i64>,
     pub useful: Option<bool>,
     pub rated_at: Option<i64>,
+    pub message_id: Option<String>,
 }
 
 impl From<&Escalation> for EscalationRow {
@@ -544,6 +545,7 @@ impl From<&Escalation> for EscalationRow {
             resolved_at: e.resolved_at,
             useful: e.useful,
             rated_at: e.rated_at,
+            message_id: e.message_id.clone(),
         }
     }
 }
@@ -564,6 +566,7 @@ impl TryFrom<EscalationRow> for Escalation {
             resolved_at: r.resolved_at,
             useful: r.useful,
             rated_at: r.rated_at,
+            message_id: r.message_id,
         })
     }
 }

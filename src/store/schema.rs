@@ -165,7 +165,7 @@ diesel::table! {
         id -> Text,
         rule_id -> Nullable<Text>,
         rule_name -> Text,
-        task_id -> Text,
+        task_id -> Nullable<Text>,
         level -> Integer,
         trigger_kind -> Text,
         reason -> Text,
@@ -174,6 +174,7 @@ diesel::table! {
         resolved_at -> Nullable<BigInt>,
         useful -> Nullable<Bool>,
         rated_at -> Nullable<BigInt>,
+        message_id -> Nullable<Text>,
     }
 }
 

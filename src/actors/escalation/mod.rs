@@ -1,69 +1,150 @@
-//! `EscalationScheduler`: the periodic work that keeps tasks and messages from going stale, and the owner of
-//! SLO breach records.
+//! `EscalationScheduler`: the periodic work that keeps tasks and messages from going stale — the owner of
+//! the escalation rules, their ladders and history, and the SLO breach records.
 //!
 //! On each tick it deletes expired messages (one activity row per sweep), escalates messages past their
-//! acknowledgement deadline (the inbox owner marks each one escalated exactly once), and runs the SLO monitor
-//! over the open tasks past their deadline ([`slo_monitor`]). A task event is checked against the SLO at once, and
-//! a task's return to `ready` (its last blocker finished) becomes a `blocker_resolved` message to its
-//! assignee. Escalations go through [`paths`]: the task raised one priority level, and an `alert` to the
-//! responsible lead, or to every lead-level agent when there is none.
+//! acknowledgement deadline (the inbox owner marks each one escalated exactly once), runs the SLO monitor
+//! over the open tasks past their deadline ([`slo_monitor`]), and evaluates every open task against the
+//! escalation rules ([`engine`]). Each task event is checked at once against the SLO and the rules, and a
+//! task's return to `ready` (its last blocker finished) becomes a `blocker_resolved` message to its
+//! assignee. The built-in escalations (acknowledgement deadlines, SLO breaches) go through [`paths`] and are
+//! written to the same history as rule firings.
 //!
-//! The scheduler holds its mailbox while a tick or a breach check runs, so a breach listing asked after a
-//! tick (or after a task change) sees its records. It waits on the directory, the agents and the board,
-//! none of which ever waits on it.
+//! The scheduler keeps its own read model of the open tasks (from `TaskEvent`s) and of the agents' last
+//! heartbeats (from `AgentEvent`s), seeded at boot, so a pass over every open task costs no message to the
+//! board. It holds its mailbox while a tick, a check or a firing runs (actions included), so a request sent
+//! after a tick sees everything the tick did. It waits on the directory, the agents, the board, the capacity
+//! registry and the template library, none of which ever waits on it.
 
+mod actions;
+mod engine;
+mod evaluate;
+mod history;
 mod paths;
+mod rules;
 mod slo_monitor;
+mod webhook;
 
+pub use engine::PassReport;
+pub use evaluate::{CheckAll, CheckReport, Evaluate, Evaluation, RuleMatch, WouldFire};
+pub use history::{EscalationStats, Feedback, ListBreaches, ListEscalations, Statistics};
 pub use paths::{escalate_message, escalate_task};
+pub use rules::{CreateRule, DeleteRule, GetRule, ListRules, UpdateRule};
 
+use super::capacity::CapacityRegistry;
 use super::directory::messages::{EscalateOverdue, ForgetMessages, SendSystemMessage};
 use super::directory::AgentDirectory;
-use super::events::{TaskEvent, TaskEventKind};
+use super::events::{AgentEvent, AgentEventKind, TaskEvent, TaskEventKind};
 use super::task_board::messages::PastDeadline;
 use super::task_board::TaskBoard;
-use super::{reply_now, Deps, EventBus};
+use super::templates::TemplateLibrary;
+use super::{and_then, reply_now, Deps, EventBus};
+use crate::domain::escalation::{ActionResult, ActionStatus, Escalation, EscalationRule};
 use crate::domain::message::{MessageDraft, MessagePriority, MessageType, MAX_SUBJECT};
-use crate::domain::query::{BreachQuery, Page};
 use crate::domain::slo::{BreachKind, SloBreach};
-use crate::domain::{Activity, ActivityKind, Principal};
+use crate::domain::{Activity, ActivityKind, Agent, Principal, Task};
 use crate::error::{AppError, AppResult};
 use crate::ids::new_id;
-use crate::store::{message_queries, slo_queries, WriteOp};
+use crate::store::{message_queries, WriteOp};
 use actix::fut::{self, ActorFutureExt};
 use actix::prelude::*;
+use engine::Ladders;
 use std::collections::HashMap;
+
+/// Name and trigger of the built-in escalation of a message past its acknowledgement deadline.
+pub const ACK_DEADLINE: &str = "ack_deadline";
+/// Name and trigger of the built-in escalation of an SLO breach.
+pub const SLO_BREACH: &str = "slo_breach";
 
 pub struct EscalationScheduler {
     deps: Deps,
-    directory: Addr<AgentDirectory>,
-    board: Addr<TaskBoard>,
+    peers: actions::Peers,
     /// Breach kinds already recorded, per open task.
     breaches: HashMap<String, Vec<BreachKind>>,
+    rules: Vec<EscalationRule>,
+    /// The open tasks, by id.
+    tasks: HashMap<String, Task>,
+    /// Each agent's last heartbeat.
+    heartbeats: HashMap<String, i64>,
+    ladders: Ladders,
+    /// Open `slo_breach` escalations per task; they resolve when the task finishes.
+    slo_rungs: HashMap<String, Vec<String>>,
+    /// Open `ack_deadline` escalations, message → escalation; they resolve once the message is acknowledged
+    /// or deleted.
+    ack_rungs: HashMap<String, String>,
+}
+
+/// What the scheduler rehydrates from.
+pub struct SchedulerBoot {
+    /// The `(task, kind)` breaches already stored for open tasks.
+    pub breaches: Vec<(String, BreachKind)>,
+    pub rules: Vec<EscalationRule>,
+    /// Every unresolved escalation.
+    pub open_escalations: Vec<Escalation>,
+    pub open_tasks: Vec<Task>,
+    pub agents: Vec<Agent>,
+}
+
+/// The actors the scheduler talks to.
+pub struct Neighbours {
+    pub directory: Addr<AgentDirectory>,
+    pub board: Addr<TaskBoard>,
+    pub capacity: Addr<CapacityRegistry>,
+    pub templates: Addr<TemplateLibrary>,
 }
 
 impl EscalationScheduler {
-    /// `recorded`: the `(task, kind)` breaches already stored for open tasks.
-    pub fn start(
-        deps: Deps,
-        directory: Addr<AgentDirectory>,
-        board: Addr<TaskBoard>,
-        recorded: Vec<(String, BreachKind)>,
-        events: &EventBus,
-    ) -> Addr<Self> {
+    pub fn start(deps: Deps, neighbours: Neighbours, boot: SchedulerBoot, events: &EventBus) -> Addr<Self> {
         let mut breaches: HashMap<String, Vec<BreachKind>> = HashMap::new();
-        for (task, kind) in recorded {
+        for (task, kind) in boot.breaches {
             breaches.entry(task).or_default().push(kind);
         }
+        let mut slo_rungs: HashMap<String, Vec<String>> = HashMap::new();
+        let mut ack_rungs = HashMap::new();
+        for e in &boot.open_escalations {
+            match (e.rule_id.is_none(), e.rule_name.as_str(), &e.task_id, &e.message_id) {
+                (true, SLO_BREACH, Some(task), _) => slo_rungs.entry(task.clone()).or_default().push(e.id.clone()),
+                (true, ACK_DEADLINE, _, Some(message)) => {
+                    ack_rungs.insert(message.clone(), e.id.clone());
+                }
+                _ => {}
+            }
+        }
+        let peers = actions::Peers {
+            directory: neighbours.directory,
+            board: neighbours.board,
+            capacity: neighbours.capacity,
+            templates: neighbours.templates,
+            journal: deps.journal.clone(),
+            http: webhook::client(),
+            webhook_url: deps.escalation.webhook_url.clone(),
+        };
         let addr = EscalationScheduler {
-            deps,
-            directory,
-            board,
+            peers,
             breaches,
+            rules: boot.rules,
+            tasks: boot.open_tasks.into_iter().map(|t| (t.id.clone(), t)).collect(),
+            heartbeats: boot
+                .agents
+                .iter()
+                .filter_map(|a| a.last_heartbeat_at.map(|at| (a.id.clone(), at)))
+                .collect(),
+            ladders: Ladders::from_open(&boot.open_escalations),
+            slo_rungs,
+            ack_rungs,
+            deps,
         }
         .start();
         events.subscribe_tasks(addr.clone().recipient());
+        events.subscribe_agents(addr.clone().recipient());
         addr
+    }
+
+    fn board(&self) -> &Addr<TaskBoard> {
+        &self.peers.board
+    }
+
+    fn directory(&self) -> &Addr<AgentDirectory> {
+        &self.peers.directory
     }
 }
 
@@ -84,6 +165,10 @@ pub struct SweepReport {
     pub expired_messages: usize,
     /// SLO breaches recorded.
     pub slo_breaches: Vec<SloBreach>,
+    /// Escalations recorded: rule firings, acknowledgement deadlines and SLO breaches.
+    pub escalations: Vec<Escalation>,
+    /// Escalations resolved because their task or message left the triggering condition.
+    pub resolved_escalations: usize,
 }
 
 #[derive(Message)]
@@ -95,67 +180,106 @@ impl Handler<Tick> for EscalationScheduler {
 
     fn handle(&mut self, _: Tick, _: &mut Context<Self>) -> Self::Result {
         let deps = self.deps.clone();
-        let directory = self.directory.clone();
-        let board = self.board.clone();
-        let messages_and_tasks = async move {
-            let expired_messages = expire_messages(&deps, &directory).await?;
-            let overdue = directory.send(EscalateOverdue).await.map_err(AppError::mailbox)??;
-            let mut escalated_message_ids = Vec::new();
-            for inbox in overdue {
-                for message in &inbox.messages {
-                    escalate_message(&directory, &board, &inbox.agent, message).await;
-                    escalated_message_ids.push(message.id.clone());
+        let (directory, board) = (self.directory().clone(), self.board().clone());
+        let messages = fut::wrap_future::<_, Self>(sweep_messages(deps, directory, board));
+        let with_acks = messages.map(|swept, scheduler: &mut Self, _| {
+            let report = swept?;
+            for e in &report.escalations {
+                if let Some(message) = &e.message_id {
+                    scheduler.ack_rungs.insert(message.clone(), e.id.clone());
                 }
             }
-            let now = deps.now();
-            let open = board.send(PastDeadline { now }).await.map_err(AppError::mailbox)?;
-            Ok::<_, AppError>((
-                SweepReport {
-                    escalated_message_ids,
-                    expired_messages,
-                    slo_breaches: Vec::new(),
+            Ok(report)
+        });
+        let with_breaches = and_then(Box::pin(with_acks), |report: SweepReport, scheduler: &mut Self, _| {
+            let (board, now) = (scheduler.board().clone(), scheduler.deps.now());
+            let past_deadline = fut::wrap_future::<_, Self>(async move { board.send(PastDeadline { now }).await });
+            Box::pin(past_deadline.then(
+                move |open, scheduler: &mut Self, _| -> ResponseActFuture<Self, AppResult<SweepReport>> {
+                    let open = match open {
+                        Ok(open) => open,
+                        Err(e) => return reply_now(Err(AppError::mailbox(e))),
+                    };
+                    let found = scheduler.find_breaches(open, now);
+                    Box::pin(scheduler.record_breaches(found).map(move |recorded, _, _| {
+                        let recorded = recorded?;
+                        let mut report = report;
+                        report.slo_breaches = recorded.breaches;
+                        report.escalations.extend(recorded.escalations);
+                        Ok(report)
+                    }))
                 },
-                open,
             ))
-        };
-        let sweep = fut::wrap_future::<_, Self>(messages_and_tasks).then(
-            |swept, scheduler, _| -> ResponseActFuture<Self, AppResult<SweepReport>> {
-                let (report, open) = match swept {
-                    Ok(swept) => swept,
-                    Err(e) => return reply_now(Err(e)),
-                };
-                let found = scheduler.find_breaches(open, scheduler.deps.now());
-                Box::pin(scheduler.record_breaches(found).map(move |breaches, _, _| {
-                    Ok(SweepReport {
-                        slo_breaches: breaches?,
-                        ..report
-                    })
-                }))
-            },
-        );
-        AtomicResponse::new(Box::pin(sweep))
+        });
+        let with_rules = and_then(with_breaches, |report: SweepReport, scheduler: &mut Self, _| {
+            let pass = scheduler.plan(scheduler.tasks.values(), scheduler.deps.now());
+            Box::pin(scheduler.commit_pass(pass).map(move |pass, _, _| {
+                let pass = pass?;
+                let mut report = report;
+                report.escalations.extend(pass.fired);
+                report.resolved_escalations += pass.resolved;
+                Ok(report)
+            }))
+        });
+        let with_resolved_acks = and_then(with_rules, |report: SweepReport, scheduler: &mut Self, _| {
+            Box::pin(scheduler.resolve_acknowledged().map(move |resolved, _, _| {
+                let mut report = report;
+                report.resolved_escalations += resolved?;
+                Ok(report)
+            }))
+        });
+        AtomicResponse::new(with_resolved_acks)
     }
 }
 
-/// `GET /api/slo/breaches`.
-#[derive(Message)]
-#[rtype(result = "AppResult<Page<SloBreach>>")]
-pub struct ListBreaches {
-    pub query: BreachQuery,
-}
-
-impl Handler<ListBreaches> for EscalationScheduler {
-    type Result = ResponseFuture<AppResult<Page<SloBreach>>>;
-
-    fn handle(&mut self, msg: ListBreaches, _: &mut Context<Self>) -> Self::Result {
-        let store = self.deps.store.clone();
-        Box::pin(async move {
-            store
-                .read(move |conn| slo_queries::list_breaches(conn, &msg.query))
-                .await
-                .map_err(AppError::store)
-        })
+/// The message half of a tick: expiry, then the acknowledgement deadlines, each overdue message escalated
+/// and written to the history with what its escalation did.
+async fn sweep_messages(deps: Deps, directory: Addr<AgentDirectory>, board: Addr<TaskBoard>) -> AppResult<SweepReport> {
+    let expired_messages = expire_messages(&deps, &directory).await?;
+    let overdue = directory.send(EscalateOverdue).await.map_err(AppError::mailbox)??;
+    let now = deps.now();
+    let mut escalated_message_ids = Vec::new();
+    let mut escalations = Vec::new();
+    for inbox in overdue {
+        for message in &inbox.messages {
+            let (reason, alerted) = escalate_message(&directory, &board, &inbox.agent, message).await;
+            escalated_message_ids.push(message.id.clone());
+            let (status, detail) = if alerted.is_empty() {
+                (ActionStatus::Failed, "no lead could be alerted".to_string())
+            } else {
+                (ActionStatus::Executed, format!("alerted {}", alerted.join(", ")))
+            };
+            escalations.push(Escalation {
+                id: new_id(),
+                rule_id: None,
+                rule_name: ACK_DEADLINE.into(),
+                task_id: message.task_id.clone(),
+                message_id: Some(message.id.clone()),
+                level: 1,
+                trigger: ACK_DEADLINE.into(),
+                reason,
+                actions: vec![ActionResult {
+                    kind: "escalate".into(),
+                    status,
+                    detail,
+                }],
+                triggered_at: now,
+                resolved_at: None,
+                useful: None,
+                rated_at: None,
+            });
+        }
     }
+    if !escalations.is_empty() {
+        let ops = escalations.iter().map(WriteOp::insert_escalation).collect();
+        deps.journal.commit(ops).await.map_err(AppError::store)?;
+    }
+    Ok(SweepReport {
+        escalated_message_ids,
+        expired_messages,
+        escalations,
+        ..SweepReport::default()
+    })
 }
 
 /// Deletes every message past its expiry, with one activity row for the sweep, and tells the inboxes.
@@ -192,26 +316,100 @@ async fn expire_messages(deps: &Deps, directory: &Addr<AgentDirectory>) -> AppRe
     Ok(count)
 }
 
+impl EscalationScheduler {
+    /// Resolves the acknowledgement-deadline escalations whose message has been acknowledged (or deleted)
+    /// since. Replies with how many.
+    fn resolve_acknowledged(&mut self) -> ResponseActFuture<Self, AppResult<usize>> {
+        if self.ack_rungs.is_empty() {
+            return reply_now(Ok(0));
+        }
+        let ids: Vec<String> = self.ack_rungs.keys().cloned().collect();
+        let (store, journal, now) = (self.deps.store.clone(), self.deps.journal.clone(), self.deps.now());
+        let rungs = self.ack_rungs.clone();
+        let settled = async move {
+            let waiting = store
+                .read(move |conn| message_queries::unacknowledged(conn, &ids))
+                .await
+                .map_err(AppError::store)?;
+            let settled: Vec<String> = rungs.keys().filter(|m| !waiting.contains(m)).cloned().collect();
+            if !settled.is_empty() {
+                let ids = settled.iter().filter_map(|m| rungs.get(m).cloned()).collect();
+                journal
+                    .commit(vec![WriteOp::ResolveEscalations { ids, at: now }])
+                    .await
+                    .map_err(AppError::store)?;
+            }
+            Ok::<_, AppError>(settled)
+        };
+        Box::pin(fut::wrap_future::<_, Self>(settled).map(|settled, scheduler, _| {
+            let settled = settled?;
+            for message in &settled {
+                scheduler.ack_rungs.remove(message);
+            }
+            Ok(settled.len())
+        }))
+    }
+}
+
 impl Handler<TaskEvent> for EscalationScheduler {
     type Result = ();
 
+    /// Keeps the read model, then checks the task at once: SLO breaches, then the rules (or, for a task
+    /// that finished or was deleted, the resolution of everything open for it).
     fn handle(&mut self, event: TaskEvent, ctx: &mut Context<Self>) {
-        match event.kind {
-            TaskEventKind::Deleted => {
-                self.breaches.remove(&event.task.id);
-                return;
-            }
-            TaskEventKind::Unblocked => self.notify_unblocked(&event, ctx),
-            _ => {}
-        }
+        let now = self.deps.now();
         let task_id = event.task.id.clone();
-        let found = self.find_breaches([event.task], self.deps.now());
-        if !found.is_empty() {
-            ctx.wait(self.record_breaches(found).map(move |recorded, _, _| {
+        let gone = event.kind == TaskEventKind::Deleted || event.task.status.is_terminal();
+        if gone {
+            self.tasks.remove(&task_id);
+        } else {
+            self.tasks.insert(task_id.clone(), event.task.clone());
+        }
+        if event.kind == TaskEventKind::Unblocked {
+            self.notify_unblocked(&event, ctx);
+        }
+        let found = if event.kind == TaskEventKind::Deleted {
+            self.breaches.remove(&task_id);
+            Vec::new()
+        } else {
+            self.find_breaches([event.task], now)
+        };
+        let pass = if gone {
+            self.plan_finished(&task_id)
+        } else {
+            self.plan(self.tasks.get(&task_id), now)
+        };
+        if found.is_empty() && pass.is_empty() {
+            return;
+        }
+        let work = self
+            .record_breaches(found)
+            .then(move |recorded, scheduler: &mut Self, _| {
                 if let Err(e) = recorded {
                     log::warn!("SLO breach of task {task_id} not recorded: {e}");
                 }
-            }));
+                scheduler.commit_pass(pass).map(move |evaluated, _, _| {
+                    if let Err(e) = evaluated {
+                        log::warn!("escalation rules for task {task_id} not applied: {e}");
+                    }
+                })
+            });
+        ctx.wait(work);
+    }
+}
+
+impl Handler<AgentEvent> for EscalationScheduler {
+    type Result = ();
+
+    fn handle(&mut self, event: AgentEvent, _: &mut Context<Self>) {
+        match (event.kind, event.agent.last_heartbeat_at) {
+            (AgentEventKind::Deleted, _) => {
+                self.heartbeats.remove(&event.agent.id);
+            }
+            (_, Some(at)) => {
+                self.heartbeats.insert(event.agent.id, at);
+            }
+            (_, None) => {}
         }
     }
 }
@@ -231,7 +429,7 @@ impl EscalationScheduler {
             task_id: Some(task.id.clone()),
             ..MessageDraft::default()
         };
-        let directory = self.directory.clone();
+        let directory = self.directory().clone();
         let task_id = task.id.clone();
         ctx.spawn(fut::wrap_future(async move {
             match directory.send(SendSystemMessage { draft }).await {

@@ -12,13 +12,13 @@ use crate::error::{AppError, AppResult};
 use actix::Addr;
 
 /// The escalation path for a message nobody acknowledged in time: escalate its task, if it has one, and
-/// alert the recipient's lead (or every lead-level agent).
+/// alert the recipient's lead (or every lead-level agent). Replies with the reason and the leads alerted.
 pub async fn escalate_message(
     directory: &Addr<AgentDirectory>,
     board: &Addr<TaskBoard>,
     recipient: &Agent,
     message: &Message,
-) {
+) -> (String, Vec<String>) {
     let reason = message.escalation_action.clone().unwrap_or_else(|| {
         format!(
             "message from {} not acknowledged by {}: {}",
@@ -36,6 +36,7 @@ pub async fn escalate_message(
             recipient.name
         );
     }
+    (reason, alerted)
 }
 
 /// The escalation path for a task: raise it, then alert its assignee's lead (or every lead-level agent).
@@ -77,7 +78,7 @@ async fn raise_task(board: &Addr<TaskBoard>, task_id: &str, reason: &str) {
 
 /// Alerts `agent`'s lead; without one, or when the lead cannot take the alert (suspended, deleted), every
 /// lead-level agent other than `agent` and that lead. Replies with the ids alerted.
-async fn alert_leads(
+pub(super) async fn alert_leads(
     directory: &Addr<AgentDirectory>,
     agent: Option<&Agent>,
     alert: impl Fn(String) -> MessageDraft,
@@ -109,7 +110,7 @@ async fn alert_leads(
     alerted
 }
 
-async fn send_system(directory: &Addr<AgentDirectory>, draft: MessageDraft) -> AppResult<()> {
+pub(super) async fn send_system(directory: &Addr<AgentDirectory>, draft: MessageDraft) -> AppResult<()> {
     directory
         .send(SendSystemMessage { draft })
         .await

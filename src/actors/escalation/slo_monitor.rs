@@ -2,13 +2,15 @@
 //!
 //! A breach is marked in memory the moment it is found, so a tick and a task event that look at the same
 //! task cannot both record it; the `(task, kind)` unique key in the store backs this across restarts. The
-//! record and its activity row are committed before the escalation runs (at-most-once actions, as for
-//! messages). A task that finishes at or after its deadline gets its `deadline_missed` record then, without
+//! record, its activity row and its `slo_breach` escalation row are committed before the escalation runs
+//! (at-most-once actions, as for messages); the escalation's result is recorded on its row afterwards. A task that finishes at or after its deadline gets its `deadline_missed` record then, without
 //! an escalation: there is nothing left to raise.
 
+use super::engine::record_results;
 use super::paths::escalate_task;
-use super::EscalationScheduler;
+use super::{EscalationScheduler, SLO_BREACH};
 use crate::actors::{reply_now, Deps};
+use crate::domain::escalation::{ActionResult, ActionStatus, Escalation};
 use crate::domain::slo::{self, BreachKind, SloBreach};
 use crate::domain::{Activity, ActivityKind, Principal, Task};
 use crate::error::{AppError, AppResult};
@@ -17,10 +19,18 @@ use crate::store::WriteOp;
 use actix::fut::{self, ActorFutureExt};
 use actix::prelude::*;
 
-/// Breaches found for one task in one check.
+/// Breaches found for one task in one check, with the escalation they cause (none for a finished task).
 pub(super) struct Found {
     task: Task,
     breaches: Vec<SloBreach>,
+    escalation: Option<Escalation>,
+}
+
+/// What one check recorded.
+#[derive(Debug, Default)]
+pub(super) struct Recorded {
+    pub(super) breaches: Vec<SloBreach>,
+    pub(super) escalations: Vec<Escalation>,
 }
 
 impl EscalationScheduler {
@@ -43,7 +53,29 @@ impl EscalationScheduler {
                 .iter()
                 .filter_map(|kind| slo::breach(new_id(), &task, *kind, now))
                 .collect();
-            found.push(Found { task, breaches });
+            let escalation = (!task.status.is_terminal()).then(|| {
+                let level = self.slo_rungs.get(&task.id).map_or(0, Vec::len) + 1;
+                Escalation {
+                    id: new_id(),
+                    rule_id: None,
+                    rule_name: SLO_BREACH.into(),
+                    task_id: Some(task.id.clone()),
+                    message_id: None,
+                    level: u32::try_from(level).unwrap_or(u32::MAX),
+                    trigger: SLO_BREACH.into(),
+                    reason: slo::breach_reason(&task, &due),
+                    actions: Vec::new(),
+                    triggered_at: now,
+                    resolved_at: None,
+                    useful: None,
+                    rated_at: None,
+                }
+            });
+            found.push(Found {
+                task,
+                breaches,
+                escalation,
+            });
         }
         found
     }
@@ -59,35 +91,47 @@ impl EscalationScheduler {
     /// Commits the breaches with their activity rows, then escalates each open task among them, once per
     /// check whatever the number of new kinds. After a failed commit the breaches are unmarked, so the next
     /// check finds them again.
-    pub(super) fn record_breaches(&mut self, found: Vec<Found>) -> ResponseActFuture<Self, AppResult<Vec<SloBreach>>> {
+    pub(super) fn record_breaches(&mut self, found: Vec<Found>) -> ResponseActFuture<Self, AppResult<Recorded>> {
         if found.is_empty() {
-            return reply_now(Ok(Vec::new()));
+            return reply_now(Ok(Recorded::default()));
         }
         let ops = breach_ops(&found);
         let journal = self.deps.journal.clone();
-        let (directory, board) = (self.directory.clone(), self.board.clone());
+        let peers = self.peers.clone();
         let deps: Deps = self.deps.clone();
         Box::pin(
             fut::wrap_future::<_, Self>(async move { journal.commit(ops).await }).then(
-                move |committed, scheduler, _| -> ResponseActFuture<Self, AppResult<Vec<SloBreach>>> {
+                move |committed, scheduler, _| -> ResponseActFuture<Self, AppResult<Recorded>> {
                     if let Err(e) = committed {
                         scheduler.unmark(&found);
                         return reply_now(Err(AppError::store(e)));
                     }
+                    for f in &found {
+                        if let Some(e) = &f.escalation {
+                            scheduler.slo_rungs.entry(f.task.id.clone()).or_default().push(e.id.clone());
+                        }
+                    }
                     Box::pin(fut::wrap_future(async move {
                         let now = deps.now();
-                        let mut recorded = Vec::new();
-                        for Found { task, breaches } in found {
-                            if !task.status.is_terminal() {
+                        let mut recorded = Recorded::default();
+                        for Found {
+                            task,
+                            breaches,
+                            escalation,
+                        } in found
+                        {
+                            if let Some(mut escalation) = escalation {
                                 let kinds: Vec<BreachKind> = breaches.iter().map(|b| b.kind).collect();
-                                let reason = slo::breach_reason(&task, &kinds);
-                                escalate_task(&directory, &board, &task, &reason, |to| {
+                                let alerted = escalate_task(&peers.directory, &peers.board, &task, &escalation.reason, |to| {
                                     slo::breach_alert(to, &task, &kinds, now)
                                 })
                                 .await;
+                                escalation.actions = vec![breach_action_result(&alerted)];
+                                recorded.escalations.push(escalation);
                             }
-                            recorded.extend(breaches);
+                            recorded.breaches.extend(breaches);
                         }
+                        record_results(&peers, &recorded.escalations).await;
                         Ok(recorded)
                     }))
                 },
@@ -96,9 +140,33 @@ impl EscalationScheduler {
     }
 }
 
+fn breach_action_result(alerted: &[String]) -> ActionResult {
+    if alerted.is_empty() {
+        ActionResult {
+            kind: "escalate".into(),
+            status: ActionStatus::Failed,
+            detail: "priority raised; no lead could be alerted".into(),
+        }
+    } else {
+        ActionResult {
+            kind: "escalate".into(),
+            status: ActionStatus::Executed,
+            detail: format!("priority raised; alerted {}", alerted.join(", ")),
+        }
+    }
+}
+
 fn breach_ops(found: &[Found]) -> Vec<WriteOp> {
     let mut ops = Vec::new();
-    for Found { task, breaches } in found {
+    for Found {
+        task,
+        breaches,
+        escalation,
+    } in found
+    {
+        if let Some(escalation) = escalation {
+            ops.push(WriteOp::insert_escalation(escalation));
+        }
         for breach in breaches {
             let text = format!(
                 "'{}' breached its SLO: {} (deadline {} ms, detected {} ms)",

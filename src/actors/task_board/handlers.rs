@@ -41,10 +41,10 @@ impl TaskBoard {
         }
     }
 
-    /// The admin, or the agent the task is assigned to.
+    /// The admin (or the runtime's escalation rules), or the agent the task is assigned to.
     fn check_worker(task: &Task, by: &Principal) -> AppResult<()> {
         let is_assignee = task.assignee_id.as_deref().is_some_and(|a| by.is_agent(a));
-        if by.is_admin() || is_assignee {
+        if by.manages_tasks() || is_assignee {
             Ok(())
         } else {
             Err(AppError::forbidden(
@@ -424,7 +424,7 @@ impl Handler<Assign> for TaskBoard {
                 let target_id = target.as_ref().map(|a| a.id.clone());
                 let is_assignee = task.assignee_id.as_deref().is_some_and(|a| by.is_agent(a));
                 let takes_unassigned = task.assignee_id.is_none() && target_id.as_deref().is_some_and(|t| by.is_agent(t));
-                if !(by.is_admin() || is_assignee || takes_unassigned) {
+                if !(by.manages_tasks() || is_assignee || takes_unassigned) {
                     return Err(AppError::forbidden(
                         "only the admin, the current assignee, or an agent taking an unassigned task for itself may assign it",
                     ));

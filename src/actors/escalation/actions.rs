@@ -1,0 +1,437 @@
+//! What a firing does: the rule's actions, in order, each through the owners' ordinary messages as
+//! `Principal::System`, each result recorded (`executed`, `failed` with the error, `skipped` with why). One
+//! failing action never stops the next. Later actions see the task as earlier ones left it (a reassignment
+//! changes whom a later notice goes to).
+
+use super::paths::{alert_leads, send_system};
+use super::webhook;
+use crate::actors::capacity::{CapacityRegistry, SuitableAgents};
+use crate::actors::directory::messages::Resolve;
+use crate::actors::directory::AgentDirectory;
+use crate::actors::task_board::messages::{Assign, CreateTask, EscalateTask, UpdateTask};
+use crate::actors::task_board::TaskBoard;
+use crate::actors::templates::{RenderTemplate, TemplateLibrary};
+use crate::domain::escalation::{Action, ActionResult, ActionStatus, EscalateTo, Escalation, EscalationRule};
+use crate::domain::matching::{self, Strategy};
+use crate::domain::message::{MessageDraft, MessagePriority, MessageType, MAX_SUBJECT};
+use crate::domain::task::{TaskDraft, TaskPatch};
+use crate::domain::{Activity, ActivityKind, Agent, Principal, Priority, Task, TaskStatus};
+use crate::error::{AppError, AppResult};
+use crate::ids::new_id;
+use crate::store::{Journal, WriteOp};
+use actix::dev::ToEnvelope;
+use actix::{Actor, Addr, Handler, Message};
+use std::collections::BTreeMap;
+
+/// The addresses and settings the actions use.
+#[derive(Clone)]
+pub struct Peers {
+    pub directory: Addr<AgentDirectory>,
+    pub board: Addr<TaskBoard>,
+    pub capacity: Addr<CapacityRegistry>,
+    pub templates: Addr<TemplateLibrary>,
+    pub journal: Journal,
+    pub http: reqwest::Client,
+    /// `MC_ESCALATION_WEBHOOK_URL`.
+    pub webhook_url: Option<String>,
+}
+
+/// Runs the rule's actions for one firing and replies with their results, in order.
+pub async fn run(peers: &Peers, rule: &EscalationRule, task: &Task, escalation: &Escalation) -> Vec<ActionResult> {
+    let mut task = task.clone();
+    let mut results = Vec::with_capacity(rule.actions.len());
+    for action in &rule.actions {
+        let (status, detail) = match run_one(peers, action, rule, &mut task, escalation).await {
+            Ok(Outcome::Done(detail)) => (ActionStatus::Executed, detail),
+            Ok(Outcome::Skipped(why)) => (ActionStatus::Skipped, why),
+            Err(failure) => (ActionStatus::Failed, failure),
+        };
+        results.push(ActionResult {
+            kind: action.kind().to_string(),
+            status,
+            detail,
+        });
+    }
+    results
+}
+
+enum Outcome {
+    Done(String),
+    Skipped(String),
+}
+
+async fn run_one(
+    peers: &Peers,
+    action: &Action,
+    rule: &EscalationRule,
+    task: &mut Task,
+    escalation: &Escalation,
+) -> Result<Outcome, String> {
+    match action {
+        Action::NotifyAssignee {
+            template,
+            subject,
+            body,
+        } => notify_assignee(peers, task, escalation, template.as_deref(), subject.as_deref(), body.as_deref()).await,
+        Action::Escalate { to } => escalate(peers, task, escalation, to).await,
+        Action::Reassign { strategy } => reassign(peers, task, escalation, *strategy).await,
+        Action::CreateSubtask {
+            title,
+            description,
+            tags,
+            assign_to,
+        } => create_subtask(peers, task, title, description, tags, assign_to.as_deref()).await,
+        Action::SetPriority { priority } => set_priority(peers, task, *priority).await,
+        Action::Webhook { url, headers } => {
+            let Some(url) = url.as_ref().or(peers.webhook_url.as_ref()) else {
+                return Ok(Outcome::Skipped(
+                    "no url in the action, and MC_ESCALATION_WEBHOOK_URL is not set".into(),
+                ));
+            };
+            let payload = webhook_payload(rule, task, escalation);
+            webhook::post(&peers.http, url, headers, &payload).await.map(Outcome::Done)
+        }
+    }
+}
+
+async fn ask<A, M, T>(addr: &Addr<A>, msg: M) -> AppResult<T>
+where
+    A: Actor + Handler<M>,
+    A::Context: ToEnvelope<A, M>,
+    M: Message<Result = AppResult<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    addr.send(msg).await.map_err(AppError::mailbox)?
+}
+
+fn why(e: AppError) -> String {
+    format!("{} ({})", e.message, e.code)
+}
+
+/// The facts a notice or a template can use.
+fn facts(task: &Task, escalation: &Escalation) -> BTreeMap<String, serde_json::Value> {
+    let mut vars = BTreeMap::new();
+    let mut put = |name: &str, value: serde_json::Value| {
+        vars.insert(name.to_string(), value);
+    };
+    put("taskId", task.id.clone().into());
+    put("taskTitle", task.title.clone().into());
+    put("priority", task.priority.as_str().into());
+    put("status", task.status.as_str().into());
+    put("assigneeId", task.assignee_id.clone().into());
+    put("ruleName", escalation.rule_name.clone().into());
+    put("reason", escalation.reason.clone().into());
+    put("level", escalation.level.into());
+    vars
+}
+
+fn escalation_data(task: &Task, escalation: &Escalation) -> serde_json::Value {
+    serde_json::json!({
+        "escalationId": escalation.id,
+        "ruleId": escalation.rule_id,
+        "ruleName": escalation.rule_name,
+        "level": escalation.level,
+        "trigger": escalation.trigger,
+        "reason": escalation.reason,
+        "taskId": task.id,
+    })
+}
+
+fn subject_line(text: String) -> String {
+    text.chars().take(MAX_SUBJECT).collect()
+}
+
+async fn notify_assignee(
+    peers: &Peers,
+    task: &Task,
+    escalation: &Escalation,
+    template: Option<&str>,
+    subject: Option<&str>,
+    body: Option<&str>,
+) -> Result<Outcome, String> {
+    let Some(assignee) = task.assignee_id.clone() else {
+        return Ok(Outcome::Skipped("the task has no assignee".into()));
+    };
+    let (subject, body) = match template {
+        Some(key) => {
+            let render = RenderTemplate {
+                key: key.to_string(),
+                vars: facts(task, escalation),
+                only_declared: true,
+            };
+            let rendered = ask(&peers.templates, render).await.map_err(why)?;
+            (rendered.subject, rendered.body)
+        }
+        None => (subject.unwrap_or_default().to_string(), body.unwrap_or_default().to_string()),
+    };
+    let why_line = format!(
+        "'{}': {} (rule '{}', level {}).",
+        task.title, escalation.reason, escalation.rule_name, escalation.level
+    );
+    let draft = MessageDraft {
+        to_agent_id: assignee.clone(),
+        kind: Some(MessageType::Alert),
+        subject: subject_line(subject),
+        body: if body.trim().is_empty() {
+            why_line
+        } else {
+            format!("{body}\n\n{why_line}")
+        },
+        priority: Some(MessagePriority::High),
+        task_id: Some(task.id.clone()),
+        data: Some(escalation_data(task, escalation)),
+        ..MessageDraft::default()
+    };
+    send_system(&peers.directory, draft).await.map_err(why)?;
+    Ok(Outcome::Done(format!("notice sent to {assignee}")))
+}
+
+/// One level up: the task's priority raised, and the alert sent where the level says.
+async fn escalate(peers: &Peers, task: &mut Task, escalation: &Escalation, to: &EscalateTo) -> Result<Outcome, String> {
+    let raise = EscalateTask {
+        id: task.id.clone(),
+        reason: format!("{}: {}", escalation.rule_name, escalation.reason),
+        by: Principal::System,
+    };
+    let raised = match ask(&peers.board, raise).await {
+        Ok(next) => {
+            let line = format!("priority {} → {}", task.priority, next.priority);
+            *task = next;
+            line
+        }
+        Err(e) => format!("priority unchanged ({})", why(e)),
+    };
+    let alert = |to: String| alert_draft(to, task, escalation);
+    let alerted = match to {
+        EscalateTo::Agent(key) => match send_system(&peers.directory, alert(key.clone())).await {
+            Ok(()) => vec![key.clone()],
+            Err(e) => return Err(format!("{raised}; alert to {key} not sent: {}", why(e))),
+        },
+        EscalateTo::Human => Vec::new(),
+        EscalateTo::Lead => {
+            let assignee = resolve(peers, task.assignee_id.as_deref()).await;
+            match escalation.level {
+                1 => alert_leads(&peers.directory, assignee.as_ref(), alert).await,
+                2 => {
+                    let lead = resolve(peers, assignee.as_ref().and_then(|a| a.lead_id.as_deref())).await;
+                    alert_leads(&peers.directory, lead.as_ref().or(assignee.as_ref()), alert).await
+                }
+                _ => Vec::new(),
+            }
+        }
+    };
+    if !alerted.is_empty() {
+        return Ok(Outcome::Done(format!("{raised}; alerted {}", alerted.join(", "))));
+    }
+    // The top of the ladder, or nobody left to alert: a person must look.
+    let human = to_human(peers, task, escalation).await?;
+    Ok(Outcome::Done(format!("{raised}; {human}")))
+}
+
+async fn resolve(peers: &Peers, key: Option<&str>) -> Option<Agent> {
+    let key = key?.to_string();
+    ask(&peers.directory, Resolve { key }).await.ok()
+}
+
+fn alert_draft(to: String, task: &Task, escalation: &Escalation) -> MessageDraft {
+    MessageDraft {
+        to_agent_id: to,
+        kind: Some(MessageType::Alert),
+        subject: subject_line(format!("Escalation (level {}): {}", escalation.level, task.title)),
+        body: format!(
+            "'{}' ({}) {}. Rule '{}' fired at level {}; assignee {}, priority now {}.",
+            task.title,
+            task.id,
+            escalation.reason,
+            escalation.rule_name,
+            escalation.level,
+            task.assignee_id.as_deref().unwrap_or("nobody"),
+            task.priority
+        ),
+        priority: Some(if escalation.level >= 2 {
+            MessagePriority::Critical
+        } else {
+            MessagePriority::High
+        }),
+        task_id: Some(task.id.clone()),
+        data: Some(escalation_data(task, escalation)),
+        ..MessageDraft::default()
+    }
+}
+
+/// A person must look: an `escalated_to_human` entry in the admin activity feed, and the default webhook
+/// when one is configured.
+async fn to_human(peers: &Peers, task: &Task, escalation: &Escalation) -> Result<String, String> {
+    let mut activity = Activity::new(
+        new_id(),
+        ActivityKind::EscalatedToHuman,
+        &Principal::System,
+        format!(
+            "'{}' needs a person: {} (rule '{}', level {})",
+            task.title, escalation.reason, escalation.rule_name, escalation.level
+        ),
+        escalation.triggered_at,
+    )
+    .task(&task.id)
+    .change(serde_json::Value::Null, escalation_data(task, escalation));
+    activity.agent_id = task.assignee_id.clone();
+    peers
+        .journal
+        .commit(vec![WriteOp::activity(&activity)])
+        .await
+        .map_err(|e| format!("the admin activity entry was not written: {e}"))?;
+    let Some(url) = &peers.webhook_url else {
+        return Ok("sent to a human (admin activity feed)".into());
+    };
+    let payload = serde_json::json!({
+        "event": "escalated_to_human",
+        "escalationId": escalation.id,
+        "rule": { "id": escalation.rule_id, "name": escalation.rule_name },
+        "level": escalation.level,
+        "reason": escalation.reason,
+        "task": task,
+    });
+    Ok(match webhook::post(&peers.http, url, &BTreeMap::new(), &payload).await {
+        Ok(done) => format!("sent to a human (admin activity feed; {done})"),
+        Err(failed) => format!("sent to a human (admin activity feed; webhook failed: {failed})"),
+    })
+}
+
+async fn reassign(peers: &Peers, task: &mut Task, escalation: &Escalation, strategy: Strategy) -> Result<Outcome, String> {
+    let ranking = ask(
+        &peers.capacity,
+        SuitableAgents {
+            task_id: task.id.clone(),
+            strategy,
+            limit: matching::MAX_LIMIT,
+        },
+    )
+    .await
+    .map_err(why)?;
+    let previous = task.assignee_id.clone();
+    let Some(chosen) = ranking
+        .candidates
+        .iter()
+        .find(|c| c.can_accept_work && Some(&c.agent_id) != previous.as_ref())
+    else {
+        return Err(format!(
+            "no other agent can take it ({} meet its requirements, none of them free)",
+            ranking.eligible
+        ));
+    };
+    let assign = Assign {
+        id: task.id.clone(),
+        agent: Some(chosen.agent_id.clone()),
+        force: false,
+        by: Principal::System,
+    };
+    *task = ask(&peers.board, assign).await.map_err(why)?;
+    let mut detail = format!(
+        "reassigned from {} to {} (ranked {} by {strategy})",
+        previous.as_deref().unwrap_or("nobody"),
+        chosen.agent_name,
+        chosen.rank
+    );
+    if let Some(previous) = previous {
+        let notice = MessageDraft {
+            to_agent_id: previous.clone(),
+            kind: Some(MessageType::Handoff),
+            subject: subject_line(format!("Reassigned: {}", task.title)),
+            body: format!(
+                "'{}' was given to {} because {} (rule '{}'). Stop work on it and hand over what you have.",
+                task.title, chosen.agent_name, escalation.reason, escalation.rule_name
+            ),
+            priority: Some(MessagePriority::High),
+            task_id: Some(task.id.clone()),
+            data: Some(escalation_data(task, escalation)),
+            ..MessageDraft::default()
+        };
+        match send_system(&peers.directory, notice).await {
+            Ok(()) => detail.push_str(&format!("; {previous} told why")),
+            Err(e) => detail.push_str(&format!("; {previous} could not be told: {}", why(e))),
+        }
+    }
+    Ok(Outcome::Done(detail))
+}
+
+async fn create_subtask(
+    peers: &Peers,
+    task: &Task,
+    title: &str,
+    description: &str,
+    tags: &[String],
+    assign_to: Option<&str>,
+) -> Result<Outcome, String> {
+    let draft = TaskDraft {
+        title: title.to_string(),
+        description: if description.is_empty() {
+            format!("Split off from '{}' by an escalation.", task.title)
+        } else {
+            description.to_string()
+        },
+        priority: task.priority,
+        status: Some(TaskStatus::Ready),
+        assignee_id: None,
+        parent_id: Some(task.id.clone()),
+        mission_id: task.mission_id.clone(),
+        pillar_id: task.pillar_id.clone(),
+        tags: tags.to_vec(),
+        sla_tier: None,
+        slo_ms: None,
+        estimated_minutes: None,
+        requirements: Default::default(),
+    };
+    let child = ask(
+        &peers.board,
+        CreateTask {
+            draft,
+            by: Principal::System,
+        },
+    )
+    .await
+    .map_err(why)?;
+    let Some(agent) = assign_to else {
+        return Ok(Outcome::Done(format!("created subtask {}", child.id)));
+    };
+    let assign = Assign {
+        id: child.id.clone(),
+        agent: Some(agent.to_string()),
+        force: false,
+        by: Principal::System,
+    };
+    Ok(Outcome::Done(match ask(&peers.board, assign).await {
+        Ok(_) => format!("created subtask {} for {agent}", child.id),
+        Err(e) => format!("created subtask {}, left unassigned: {}", child.id, why(e)),
+    }))
+}
+
+async fn set_priority(peers: &Peers, task: &mut Task, priority: Priority) -> Result<Outcome, String> {
+    if task.priority == priority {
+        return Ok(Outcome::Skipped(format!("already {priority}")));
+    }
+    let update = UpdateTask {
+        id: task.id.clone(),
+        patch: TaskPatch {
+            priority: Some(priority),
+            ..TaskPatch::default()
+        },
+        by: Principal::System,
+    };
+    let before = task.priority;
+    *task = ask(&peers.board, update).await.map_err(why)?;
+    Ok(Outcome::Done(format!("priority {before} → {priority}")))
+}
+
+/// The JSON a webhook action POSTs.
+fn webhook_payload(rule: &EscalationRule, task: &Task, escalation: &Escalation) -> serde_json::Value {
+    serde_json::json!({
+        "event": "escalation",
+        "escalationId": escalation.id,
+        "rule": { "id": rule.id, "name": rule.name, "priority": rule.priority },
+        "level": escalation.level,
+        "trigger": escalation.trigger,
+        "reason": escalation.reason,
+        "triggeredAt": escalation.triggered_at,
+        "task": task,
+    })
+}

@@ -1,0 +1,319 @@
+//! The rules engine inside the scheduler: evaluates open tasks against the cached rules, keeps each
+//! (task, rule) ladder, commits firings and resolutions, runs the actions and records what they did.
+//!
+//! A pass is planned from memory, committed in one transaction (resolutions and new rungs), applied to the
+//! ladders, and only then are the actions run; their results are committed afterwards. A crash between the
+//! two commits leaves a rung with no recorded actions and never repeats them (at-most-once, as for
+//! messages). The scheduler holds its mailbox through a pass, so two passes never plan from the same state.
+
+use super::actions;
+use super::EscalationScheduler;
+use crate::actors::reply_now;
+use crate::domain::escalation::{self, Decision, Escalation, EscalationRule, Ladder, TaskContext};
+use crate::domain::Task;
+use crate::error::{AppError, AppResult};
+use crate::ids::new_id;
+use crate::store::WriteOp;
+use actix::fut::{self, ActorFutureExt};
+use actix::prelude::*;
+use std::collections::{BTreeMap, HashMap};
+
+/// The open rungs of one rule's ladder for one task.
+#[derive(Debug, Clone, Default)]
+struct OpenLadder {
+    level: u32,
+    last_fired_at: i64,
+    /// The open escalation rows, one per rung.
+    ids: Vec<String>,
+}
+
+/// Every open ladder, task → rule → rungs; rebuilt at boot from the unresolved history, so cooldowns and
+/// levels survive a restart.
+#[derive(Debug, Default)]
+pub(super) struct Ladders {
+    by_task: HashMap<String, BTreeMap<String, OpenLadder>>,
+}
+
+impl Ladders {
+    pub(super) fn from_open(open: &[Escalation]) -> Ladders {
+        let mut ladders = Ladders::default();
+        for e in open {
+            if let (Some(rule), Some(task)) = (&e.rule_id, &e.task_id) {
+                ladders.climb(task, rule, e.level, e.triggered_at, e.id.clone());
+            }
+        }
+        ladders
+    }
+
+    fn climb(&mut self, task: &str, rule: &str, level: u32, at: i64, id: String) {
+        let ladder = self
+            .by_task
+            .entry(task.to_string())
+            .or_default()
+            .entry(rule.to_string())
+            .or_default();
+        ladder.level = ladder.level.max(level);
+        ladder.last_fired_at = ladder.last_fired_at.max(at);
+        ladder.ids.push(id);
+    }
+
+    /// The task's ladders as the domain rule reads them.
+    pub(super) fn view(&self, task: &str) -> BTreeMap<String, Ladder> {
+        self.by_task
+            .get(task)
+            .map(|rules| {
+                rules
+                    .iter()
+                    .map(|(rule, l)| {
+                        let ladder = Ladder {
+                            level: l.level,
+                            last_fired_at: Some(l.last_fired_at),
+                        };
+                        (rule.clone(), ladder)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The open rows of these ladders of the task (all of them with `rules: None`).
+    fn ids(&self, task: &str, rules: Option<&[String]>) -> Vec<String> {
+        let Some(ladders) = self.by_task.get(task) else {
+            return Vec::new();
+        };
+        ladders
+            .iter()
+            .filter(|(rule, _)| rules.is_none_or(|r| r.contains(rule)))
+            .flat_map(|(_, l)| l.ids.iter().cloned())
+            .collect()
+    }
+
+    fn close(&mut self, task: &str, rules: Option<&[String]>) {
+        if let Some(ladders) = self.by_task.get_mut(task) {
+            match rules {
+                Some(rules) => ladders.retain(|rule, _| !rules.contains(rule)),
+                None => ladders.clear(),
+            }
+            if ladders.is_empty() {
+                self.by_task.remove(task);
+            }
+        }
+    }
+
+    /// Closes every ladder of a rule; replies with their open rows.
+    pub(super) fn close_rule(&mut self, rule: &str) -> Vec<String> {
+        let mut ids = Vec::new();
+        for ladders in self.by_task.values_mut() {
+            if let Some(l) = ladders.remove(rule) {
+                ids.extend(l.ids);
+            }
+        }
+        self.by_task.retain(|_, ladders| !ladders.is_empty());
+        ids
+    }
+
+    pub(super) fn rule_ids_open(&self, rule: &str) -> Vec<String> {
+        self.by_task
+            .values()
+            .filter_map(|ladders| ladders.get(rule))
+            .flat_map(|l| l.ids.iter().cloned())
+            .collect()
+    }
+}
+
+/// A firing planned for one task, before anything is committed.
+pub(super) struct Pending {
+    pub(super) escalation: Escalation,
+    pub(super) rule: EscalationRule,
+    pub(super) task: Task,
+}
+
+/// What one evaluation pass decided.
+#[derive(Default)]
+pub(super) struct Pass {
+    /// `(task, rules)` whose ladders resolve; `None`: every ladder of the task (it finished or was deleted).
+    resolve: Vec<(String, Option<Vec<String>>)>,
+    fire: Vec<Pending>,
+}
+
+impl Pass {
+    pub(super) fn is_empty(&self) -> bool {
+        self.resolve.is_empty() && self.fire.is_empty()
+    }
+}
+
+/// What a committed pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PassReport {
+    pub fired: Vec<Escalation>,
+    /// Escalations resolved because their task left the triggering condition.
+    pub resolved: usize,
+}
+
+impl EscalationScheduler {
+    fn context_of(&self, task: &Task) -> TaskContext {
+        TaskContext {
+            assignee_heartbeat_at: task
+                .assignee_id
+                .as_ref()
+                .and_then(|a| self.heartbeats.get(a))
+                .copied(),
+        }
+    }
+
+    pub(super) fn decide(&self, task: &Task, now: i64) -> Decision {
+        escalation::decide(
+            &self.rules,
+            task,
+            self.context_of(task),
+            &self.ladders.view(&task.id),
+            self.deps.escalation.max_depth,
+            now,
+        )
+    }
+
+    /// Every enabled rule that matches the task now, highest priority first.
+    pub(super) fn matching(&self, task: &Task, now: i64) -> Vec<(&EscalationRule, escalation::Firing)> {
+        let context = self.context_of(task);
+        let mut found: Vec<_> = self
+            .rules
+            .iter()
+            .filter_map(|rule| escalation::matches(rule, task, context, now).map(|f| (rule, f)))
+            .collect();
+        found.sort_by(|(a, _), (b, _)| b.priority.cmp(&a.priority).then(a.created_at.cmp(&b.created_at)));
+        found
+    }
+
+    /// Plans the evaluation of these open tasks.
+    pub(super) fn plan<'a>(&self, tasks: impl IntoIterator<Item = &'a Task>, now: i64) -> Pass {
+        let mut pass = Pass::default();
+        for task in tasks {
+            let decision = self.decide(task, now);
+            self.add_decision(&mut pass, task, decision, now);
+        }
+        pass
+    }
+
+    pub(super) fn add_decision(&self, pass: &mut Pass, task: &Task, decision: Decision, now: i64) {
+        if !decision.resolve.is_empty() {
+            pass.resolve.push((task.id.clone(), Some(decision.resolve)));
+        }
+        let Some((rule_id, level, firing)) = decision.fire else {
+            return;
+        };
+        let Some(rule) = self.rules.iter().find(|r| r.id == rule_id) else {
+            return;
+        };
+        pass.fire.push(Pending {
+            escalation: Escalation {
+                id: new_id(),
+                rule_id: Some(rule.id.clone()),
+                rule_name: rule.name.clone(),
+                task_id: Some(task.id.clone()),
+                message_id: None,
+                level,
+                trigger: firing.trigger,
+                reason: firing.reason,
+                actions: Vec::new(),
+                triggered_at: now,
+                resolved_at: None,
+                useful: None,
+                rated_at: None,
+            },
+            rule: rule.clone(),
+            task: task.clone(),
+        });
+    }
+
+    /// Plans the resolution of everything open for a task that finished or was deleted, built-in
+    /// escalations included.
+    pub(super) fn plan_finished(&self, task_id: &str) -> Pass {
+        let mut pass = Pass::default();
+        if self.ladders.by_task.contains_key(task_id) || self.slo_rungs.contains_key(task_id) {
+            pass.resolve.push((task_id.to_string(), None));
+        }
+        pass
+    }
+
+    /// Commits the pass, applies it to the ladders, runs each firing's actions and records their results.
+    pub(super) fn commit_pass(&mut self, pass: Pass) -> ResponseActFuture<Self, AppResult<PassReport>> {
+        if pass.is_empty() {
+            return reply_now(Ok(PassReport::default()));
+        }
+        let now = self.deps.now();
+        let mut resolved_ids = Vec::new();
+        for (task, rules) in &pass.resolve {
+            resolved_ids.extend(self.ladders.ids(task, rules.as_deref()));
+            if rules.is_none() {
+                resolved_ids.extend(self.slo_rungs.get(task).into_iter().flatten().cloned());
+            }
+        }
+        let mut ops = Vec::with_capacity(pass.fire.len() + 1);
+        if !resolved_ids.is_empty() {
+            ops.push(WriteOp::ResolveEscalations {
+                ids: resolved_ids.clone(),
+                at: now,
+            });
+        }
+        ops.extend(pass.fire.iter().map(|p| WriteOp::insert_escalation(&p.escalation)));
+        let journal = self.deps.journal.clone();
+        Box::pin(
+            fut::wrap_future::<_, Self>(async move { journal.commit(ops).await }).then(
+                move |committed, scheduler, _| -> ResponseActFuture<Self, AppResult<PassReport>> {
+                    if let Err(e) = committed {
+                        return reply_now(Err(AppError::store(e)));
+                    }
+                    for (task, rules) in &pass.resolve {
+                        scheduler.ladders.close(task, rules.as_deref());
+                        if rules.is_none() {
+                            scheduler.slo_rungs.remove(task);
+                        }
+                    }
+                    for p in &pass.fire {
+                        let e = &p.escalation;
+                        if let Some(task) = &e.task_id {
+                            scheduler.ladders.climb(task, &p.rule.id, e.level, e.triggered_at, e.id.clone());
+                        }
+                    }
+                    let resolved = resolved_ids.len();
+                    Box::pin(fut::wrap_future(run_firings(scheduler.peers.clone(), pass.fire)).map(
+                        move |fired, _, _| Ok(PassReport { fired, resolved }),
+                    ))
+                },
+            ),
+        )
+    }
+}
+
+/// Runs the firings' actions one after another and records their results in one commit.
+async fn run_firings(peers: actions::Peers, firings: Vec<Pending>) -> Vec<Escalation> {
+    let mut fired = Vec::with_capacity(firings.len());
+    for Pending {
+        mut escalation,
+        rule,
+        task,
+    } in firings
+    {
+        escalation.actions = actions::run(&peers, &rule, &task, &escalation).await;
+        fired.push(escalation);
+    }
+    record_results(&peers, &fired).await;
+    fired
+}
+
+/// Commits the action results of these escalations; a failure is logged (the rungs stay recorded).
+pub(super) async fn record_results(peers: &actions::Peers, escalations: &[Escalation]) {
+    let ops: Vec<WriteOp> = escalations
+        .iter()
+        .map(|e| WriteOp::RecordActions {
+            id: e.id.clone(),
+            actions: serde_json::to_string(&e.actions).unwrap_or_else(|_| "[]".into()),
+        })
+        .collect();
+    if ops.is_empty() {
+        return;
+    }
+    if let Err(e) = peers.journal.commit(ops).await {
+        log::warn!("results of {} escalations not recorded: {e}", escalations.len());
+    }
+}
