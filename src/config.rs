@@ -234,7 +234,9 @@ impl Config {
         let webhook_url = settings.escalation_webhook_url.filter(|u| !u.trim().is_empty());
         if let Some(url) = &webhook_url {
             if reqwest::Url::parse(url).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {
-                problems.push(format!("MC_ESCALATION_WEBHOOK_URL '{url}' is not an http:// or https:// URL"));
+                problems.push(format!(
+                    "MC_ESCALATION_WEBHOOK_URL '{url}' is not an http:// or https:// URL"
+                ));
             }
         }
         if settings.tick_ms < 10 {

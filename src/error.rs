@@ -67,8 +67,16 @@ impl ErrorCode {
             InvalidJson | ValidationFailed => 400,
             Unauthorized => 401,
             Forbidden | AgentSuspended => 403,
-            AgentNotFound | TaskNotFound | DependencyNotFound | MessageNotFound | TemplateNotFound | RouteNotFound
-            | EscalationRuleNotFound | EscalationNotFound | NoTaskAvailable | NoSuitableAgent => 404,
+            AgentNotFound
+            | TaskNotFound
+            | DependencyNotFound
+            | MessageNotFound
+            | TemplateNotFound
+            | RouteNotFound
+            | EscalationRuleNotFound
+            | EscalationNotFound
+            | NoTaskAvailable
+            | NoSuitableAgent => 404,
             MethodNotAllowed => 405,
             AgentUnavailable
             | InvalidTransition

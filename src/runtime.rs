@@ -17,9 +17,7 @@ use crate::domain::message::IDEMPOTENCY_WINDOW_MS;
 use crate::domain::{token, Activity, ActivityKind, Principal};
 use crate::error::{AppError, AppResult};
 use crate::ids::new_id;
-use crate::store::{
-    escalation_queries, message_queries, queries, slo_queries, Journal, Store, StoreError, WriteOp,
-};
+use crate::store::{escalation_queries, message_queries, queries, slo_queries, Journal, Store, StoreError, WriteOp};
 use actix::Addr;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

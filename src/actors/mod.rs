@@ -79,7 +79,10 @@ pub(crate) fn reply_now<A: Actor, T: 'static>(value: AppResult<T>) -> ResponseAc
 }
 
 /// Runs `next` on the value of `first` (with the actor), or passes `first`'s error on.
-pub(crate) fn and_then<A, T, U, F>(first: ResponseActFuture<A, AppResult<T>>, next: F) -> ResponseActFuture<A, AppResult<U>>
+pub(crate) fn and_then<A, T, U, F>(
+    first: ResponseActFuture<A, AppResult<T>>,
+    next: F,
+) -> ResponseActFuture<A, AppResult<U>>
 where
     A: Actor,
     T: 'static,

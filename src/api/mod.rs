@@ -5,6 +5,7 @@ mod activity;
 mod agents;
 mod capacity;
 mod errors;
+mod escalation;
 mod extract;
 mod health;
 mod messages;
@@ -81,6 +82,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/tasks/{id}/slo", web::get().to(slo::task_slo))
                 .route("/slo", web::get().to(slo::overview))
                 .route("/slo/breaches", web::get().to(slo::breaches))
+                .route("/escalation-rules", web::post().to(escalation::create_rule))
+                .route("/escalation-rules", web::get().to(escalation::list_rules))
+                .route("/escalation-rules/check-all", web::post().to(escalation::check_all))
+                .route(
+                    "/escalation-rules/evaluate/{task_id}",
+                    web::post().to(escalation::evaluate),
+                )
+                .route("/escalation-rules/{id}", web::get().to(escalation::get_rule))
+                .route("/escalation-rules/{id}", web::patch().to(escalation::update_rule))
+                .route("/escalation-rules/{id}", web::delete().to(escalation::delete_rule))
+                .route("/escalations", web::get().to(escalation::history))
+                .route("/escalations/stats", web::get().to(escalation::stats))
+                .route("/escalations/{id}/feedback", web::post().to(escalation::feedback))
                 .route("/tasks/{id}/dependencies", web::post().to(tasks::add_dependency))
                 .route(
                     "/tasks/{id}/dependencies/{blocker_id}",

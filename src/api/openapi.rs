@@ -1,6 +1,6 @@
 //! The OpenAPI 3 document, generated from the handlers' annotations and the types' schemas.
 
-use super::{activity, agents, capacity, health, messages, slo, stream, tasks, templates};
+use super::{activity, agents, capacity, escalation, health, messages, slo, stream, tasks, templates};
 use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -22,10 +22,13 @@ use utoipa::{Modify, OpenApi};
         capacity::get, capacity::set, capacity::forecast, capacity::fleet, capacity::suitable_agents,
         capacity::auto_assign,
         slo::task_slo, slo::overview, slo::breaches,
+        escalation::create_rule, escalation::list_rules, escalation::get_rule, escalation::update_rule,
+        escalation::delete_rule, escalation::evaluate, escalation::check_all, escalation::history,
+        escalation::feedback, escalation::stats,
     ),
     modifiers(&BearerAuth),
     tags((name = "agents"), (name = "tasks"), (name = "messages"), (name = "message-templates"),
-        (name = "capacity"), (name = "slo"),
+        (name = "capacity"), (name = "slo"), (name = "escalation"),
         (name = "activity"), (name = "health"))
 )]
 pub struct ApiDoc;

@@ -1,7 +1,8 @@
 //! SLO clocks and breaches: a task's reading moves OK → AT_RISK → CRITICAL → BREACHED with the manual clock,
 //! finished tasks stop the clock (MET or MISSED), the overview counts and orders the urgent tasks, and the
 //! monitor records each (task, kind) breach once — on a tick or on a change to the task, across restarts —
-//! escalating the task and alerting the responsible lead (or every lead).
+//! escalating the task and alerting the responsible lead (or every lead). The escalation rules are turned
+//! off here: these clocks run for hours with silent assignees, which the default rules would act on.
 
 use crate::common::*;
 use crate::on_both_backends;
@@ -175,6 +176,7 @@ async fn escalation(app: &TestApp, task: &str) -> (String, i64) {
 
 async fn an_urgent_task_moves_from_ok_to_breached(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
+    disable_escalation_rules(&app).await;
     let (bob, _) = app.agent("bob").await;
     let task = app
         .task(
@@ -236,6 +238,7 @@ async fn an_urgent_task_moves_from_ok_to_breached(backend: Backend) {
 
 async fn deadlines_follow_tier_and_slo_ms(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
+    disable_escalation_rules(&app).await;
     let t0 = now(&app);
     // (body extras, expected sloMs in effect)
     let cases: [(Value, Option<i64>); 8] = [
@@ -343,6 +346,7 @@ async fn deadlines_follow_tier_and_slo_ms(backend: Backend) {
 
 async fn finished_tasks_stop_the_clock(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
+    disable_escalation_rules(&app).await;
     app.register(json!({"name": "boss", "level": "lead"})).await;
     let (_bob, bob_token) = app.register(json!({"name": "bob", "leadId": "boss"})).await;
     let t0 = now(&app);
@@ -426,6 +430,7 @@ async fn finished_tasks_stop_the_clock(backend: Backend) {
 
 async fn the_overview_counts_and_orders_urgent_tasks(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
+    disable_escalation_rules(&app).await;
     let (_bob, bob_token) = app.agent("bob").await;
     let t0 = now(&app);
     let make = |title: &'static str, slo_ms: Option<i64>| {
@@ -550,6 +555,7 @@ async fn the_overview_counts_and_orders_urgent_tasks(backend: Backend) {
 
 async fn a_tick_records_breaches_escalates_and_alerts_the_lead_once(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
+    disable_escalation_rules(&app).await;
     let (boss, _) = app.register(json!({"name": "boss", "level": "lead"})).await;
     app.register(json!({"name": "other", "level": "lead"})).await;
     let (bob, bob_token) = app.register(json!({"name": "bob", "leadId": "boss"})).await;
@@ -638,6 +644,7 @@ async fn a_tick_records_breaches_escalates_and_alerts_the_lead_once(backend: Bac
 
 async fn each_kind_is_recorded_once_as_the_task_moves(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
+    disable_escalation_rules(&app).await;
     // bob has no lead: every lead is alerted.
     let (l1, _) = app.register(json!({"name": "l1", "level": "lead"})).await;
     let (l2, _) = app.register(json!({"name": "l2", "level": "lead"})).await;
@@ -721,6 +728,7 @@ async fn each_kind_is_recorded_once_as_the_task_moves(backend: Backend) {
 
 async fn a_change_past_the_deadline_is_checked_without_a_tick(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
+    disable_escalation_rules(&app).await;
     let (boss, _) = app.register(json!({"name": "boss", "level": "lead"})).await;
     let (bob, bob_token) = app.register(json!({"name": "bob", "leadId": "boss"})).await;
     let task = app
@@ -804,6 +812,7 @@ async fn a_change_past_the_deadline_is_checked_without_a_tick(backend: Backend) 
 
 async fn an_unassigned_task_alerts_every_lead(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
+    disable_escalation_rules(&app).await;
     let (l1, _) = app.register(json!({"name": "l1", "level": "lead"})).await;
     let (l2, _) = app.register(json!({"name": "l2", "level": "lead"})).await;
     app.register(json!({"name": "bob", "leadId": "l1"})).await;
@@ -831,6 +840,7 @@ async fn an_unassigned_task_alerts_every_lead(backend: Backend) {
 
 async fn a_late_finish_after_a_breach_is_not_recorded_again(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
+    disable_escalation_rules(&app).await;
     app.register(json!({"name": "boss", "level": "lead"})).await;
     let (_bob, bob_token) = app.register(json!({"name": "bob", "leadId": "boss"})).await;
     let task = app
@@ -913,6 +923,7 @@ async fn three_breached_tasks(app: &TestApp) -> (Vec<Value>, [i64; 3], Value, Va
 
 async fn breaches_filter_and_page(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
+    disable_escalation_rules(&app).await;
     let (all, [t1, t2, t3], bob, carol) = three_breached_tasks(&app).await;
     assert_eq!(all.len(), 5);
     let listed = all_breaches(&app).await;
@@ -987,6 +998,7 @@ async fn breaches_filter_and_page(backend: Backend) {
 
 async fn breaches_survive_a_restart_and_are_not_recorded_again(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
+    disable_escalation_rules(&app).await;
     app.register(json!({"name": "boss", "level": "lead"})).await;
     three_breached_tasks(&app).await;
     // One more task: breached while ready before the restart; its other kind comes after it.

@@ -72,7 +72,17 @@ async fn run_one(
             template,
             subject,
             body,
-        } => notify_assignee(peers, task, escalation, template.as_deref(), subject.as_deref(), body.as_deref()).await,
+        } => {
+            notify_assignee(
+                peers,
+                task,
+                escalation,
+                template.as_deref(),
+                subject.as_deref(),
+                body.as_deref(),
+            )
+            .await
+        }
         Action::Escalate { to } => escalate(peers, task, escalation, to).await,
         Action::Reassign { strategy } => reassign(peers, task, escalation, *strategy).await,
         Action::CreateSubtask {
@@ -89,7 +99,9 @@ async fn run_one(
                 ));
             };
             let payload = webhook_payload(rule, task, escalation);
-            webhook::post(&peers.http, url, headers, &payload).await.map(Outcome::Done)
+            webhook::post(&peers.http, url, headers, &payload)
+                .await
+                .map(Outcome::Done)
         }
     }
 }
@@ -162,7 +174,10 @@ async fn notify_assignee(
             let rendered = ask(&peers.templates, render).await.map_err(why)?;
             (rendered.subject, rendered.body)
         }
-        None => (subject.unwrap_or_default().to_string(), body.unwrap_or_default().to_string()),
+        None => (
+            subject.unwrap_or_default().to_string(),
+            body.unwrap_or_default().to_string(),
+        ),
     };
     let why_line = format!(
         "'{}': {} (rule '{}', level {}).",
@@ -291,13 +306,20 @@ async fn to_human(peers: &Peers, task: &Task, escalation: &Escalation) -> Result
         "reason": escalation.reason,
         "task": task,
     });
-    Ok(match webhook::post(&peers.http, url, &BTreeMap::new(), &payload).await {
-        Ok(done) => format!("sent to a human (admin activity feed; {done})"),
-        Err(failed) => format!("sent to a human (admin activity feed; webhook failed: {failed})"),
-    })
+    Ok(
+        match webhook::post(&peers.http, url, &BTreeMap::new(), &payload).await {
+            Ok(done) => format!("sent to a human (admin activity feed; {done})"),
+            Err(failed) => format!("sent to a human (admin activity feed; webhook failed: {failed})"),
+        },
+    )
 }
 
-async fn reassign(peers: &Peers, task: &mut Task, escalation: &Escalation, strategy: Strategy) -> Result<Outcome, String> {
+async fn reassign(
+    peers: &Peers,
+    task: &mut Task,
+    escalation: &Escalation,
+    strategy: Strategy,
+) -> Result<Outcome, String> {
     let ranking = ask(
         &peers.capacity,
         SuitableAgents {

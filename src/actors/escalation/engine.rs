@@ -153,11 +153,7 @@ pub struct PassReport {
 impl EscalationScheduler {
     fn context_of(&self, task: &Task) -> TaskContext {
         TaskContext {
-            assignee_heartbeat_at: task
-                .assignee_id
-                .as_ref()
-                .and_then(|a| self.heartbeats.get(a))
-                .copied(),
+            assignee_heartbeat_at: task.assignee_id.as_ref().and_then(|a| self.heartbeats.get(a)).copied(),
         }
     }
 
@@ -272,13 +268,16 @@ impl EscalationScheduler {
                     for p in &pass.fire {
                         let e = &p.escalation;
                         if let Some(task) = &e.task_id {
-                            scheduler.ladders.climb(task, &p.rule.id, e.level, e.triggered_at, e.id.clone());
+                            scheduler
+                                .ladders
+                                .climb(task, &p.rule.id, e.level, e.triggered_at, e.id.clone());
                         }
                     }
                     let resolved = resolved_ids.len();
-                    Box::pin(fut::wrap_future(run_firings(scheduler.peers.clone(), pass.fire)).map(
-                        move |fired, _, _| Ok(PassReport { fired, resolved }),
-                    ))
+                    Box::pin(
+                        fut::wrap_future(run_firings(scheduler.peers.clone(), pass.fire))
+                            .map(move |fired, _, _| Ok(PassReport { fired, resolved })),
+                    )
                 },
             ),
         )

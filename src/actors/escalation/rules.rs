@@ -65,12 +65,7 @@ impl EscalationScheduler {
             .iter()
             .find(|r| r.id == key)
             .or_else(|| self.rules.iter().find(|r| r.name.eq_ignore_ascii_case(key)))
-            .ok_or_else(|| {
-                AppError::new(
-                    ErrorCode::EscalationRuleNotFound,
-                    format!("no escalation rule '{key}'"),
-                )
-            })
+            .ok_or_else(|| AppError::new(ErrorCode::EscalationRuleNotFound, format!("no escalation rule '{key}'")))
     }
 
     fn check_name_free(&self, name: &str, except: Option<&str>) -> AppResult<()> {
@@ -188,7 +183,10 @@ impl Handler<DeleteRule> for EscalationScheduler {
         )
         .change(rule_json(&rule), serde_json::Value::Null);
         let open = self.ladders.rule_ids_open(&rule.id);
-        let mut ops = vec![WriteOp::DeleteRule { id: rule.id.clone() }, WriteOp::activity(&activity)];
+        let mut ops = vec![
+            WriteOp::DeleteRule { id: rule.id.clone() },
+            WriteOp::activity(&activity),
+        ];
         if !open.is_empty() {
             ops.push(WriteOp::ResolveEscalations { ids: open, at: now });
         }

@@ -108,7 +108,11 @@ impl EscalationScheduler {
                     }
                     for f in &found {
                         if let Some(e) = &f.escalation {
-                            scheduler.slo_rungs.entry(f.task.id.clone()).or_default().push(e.id.clone());
+                            scheduler
+                                .slo_rungs
+                                .entry(f.task.id.clone())
+                                .or_default()
+                                .push(e.id.clone());
                         }
                     }
                     Box::pin(fut::wrap_future(async move {
@@ -122,10 +126,11 @@ impl EscalationScheduler {
                         {
                             if let Some(mut escalation) = escalation {
                                 let kinds: Vec<BreachKind> = breaches.iter().map(|b| b.kind).collect();
-                                let alerted = escalate_task(&peers.directory, &peers.board, &task, &escalation.reason, |to| {
-                                    slo::breach_alert(to, &task, &kinds, now)
-                                })
-                                .await;
+                                let alerted =
+                                    escalate_task(&peers.directory, &peers.board, &task, &escalation.reason, |to| {
+                                        slo::breach_alert(to, &task, &kinds, now)
+                                    })
+                                    .await;
                                 escalation.actions = vec![breach_action_result(&alerted)];
                                 recorded.escalations.push(escalation);
                             }

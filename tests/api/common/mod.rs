@@ -331,3 +331,15 @@ pub async fn get_task(app: &TestApp, id: &str) -> Value {
         .await
         .expect(200)
 }
+
+/// Turns every escalation rule off: for tests of other features whose clocks run long enough to trip the
+/// default rules (an assignee silent for 10 minutes, a task in progress for 2 hours…).
+pub async fn disable_escalation_rules(app: &TestApp) {
+    let rules = app.admin(Method::GET, "/api/escalation-rules", None).await.expect(200);
+    for rule in array(&rules) {
+        let path = format!("/api/escalation-rules/{}", id(&rule));
+        app.admin(Method::PATCH, &path, Some(serde_json::json!({ "enabled": false })))
+            .await
+            .expect(200);
+    }
+}
