@@ -338,13 +338,34 @@ fn check_action(action: &Action) -> Result<(), RuleViolation> {
             check_text("actions.title", title, 1, super::task::MAX_TITLE_CHARS)?;
             check_labels("actions.tags", tags).map(drop)
         }
-        Action::Webhook { url, .. } => match url {
-            Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => Err(RuleViolation::invalid(
-                "actions.url",
-                "must be an http:// or https:// URL",
-            )),
-            _ => Ok(()),
-        },
+        Action::Webhook { url, headers } => {
+            if url
+                .as_ref()
+                .is_some_and(|url| !(url.starts_with("http://") || url.starts_with("https://")))
+            {
+                return Err(RuleViolation::invalid(
+                    "actions.url",
+                    "must be an http:// or https:// URL",
+                ));
+            }
+            // RFC 9110: a header name is a token; a value is visible ASCII, spaces and tabs.
+            let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+            for (name, value) in headers {
+                if name.is_empty() || !name.chars().all(token) {
+                    return Err(RuleViolation::invalid(
+                        "actions.headers",
+                        format!("'{name}' is not a valid header name"),
+                    ));
+                }
+                if !value.chars().all(|c| c == '\t' || (' '..='~').contains(&c)) {
+                    return Err(RuleViolation::invalid(
+                        "actions.headers",
+                        format!("the value of '{name}' must be printable ASCII"),
+                    ));
+                }
+            }
+            Ok(())
+        }
         Action::Escalate { .. } | Action::Reassign { .. } | Action::SetPriority { .. } => Ok(()),
     }
 }
@@ -654,12 +675,16 @@ pub struct RuleStats {
     pub accuracy: Option<f64>,
 }
 
-/// The statistics of a history, most firings first.
+/// The statistics of a history (oldest first), most firings first. A rule is one line whatever its names over
+/// time, shown by the name of its latest firing; built-in escalations are grouped by name.
 pub fn stats(history: &[Escalation]) -> Vec<RuleStats> {
     let mut by_rule: BTreeMap<(Option<String>, String), RuleStats> = BTreeMap::new();
     let mut resolution_total: BTreeMap<(Option<String>, String), i64> = BTreeMap::new();
     for e in history {
-        let key = (e.rule_id.clone(), e.rule_name.clone());
+        let key = match &e.rule_id {
+            Some(id) => (Some(id.clone()), String::new()),
+            None => (None, e.rule_name.clone()),
+        };
         let line = by_rule.entry(key.clone()).or_insert_with(|| RuleStats {
             rule_id: e.rule_id.clone(),
             rule_name: e.rule_name.clone(),
@@ -672,6 +697,7 @@ pub fn stats(history: &[Escalation]) -> Vec<RuleStats> {
             accuracy: None,
         });
         line.firings += 1;
+        line.rule_name.clone_from(&e.rule_name);
         match e.resolved_at {
             Some(at) => {
                 line.resolved += 1;

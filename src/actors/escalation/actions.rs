@@ -197,8 +197,8 @@ async fn notify_assignee(
         data: Some(escalation_data(task, escalation)),
         ..MessageDraft::default()
     };
-    send_system(&peers.directory, draft).await.map_err(why)?;
-    Ok(Outcome::Done(format!("notice sent to {assignee}")))
+    let sent = send_system(&peers.directory, draft).await.map_err(why)?;
+    Ok(Outcome::Done(format!("notice sent to {}", sent.to_agent_name)))
 }
 
 /// One level up: the task's priority raised, and the alert sent where the level says.
@@ -219,7 +219,7 @@ async fn escalate(peers: &Peers, task: &mut Task, escalation: &Escalation, to: &
     let alert = |to: String| alert_draft(to, task, escalation);
     let alerted = match to {
         EscalateTo::Agent(key) => match send_system(&peers.directory, alert(key.clone())).await {
-            Ok(()) => vec![key.clone()],
+            Ok(sent) => vec![sent.to_agent_name],
             Err(e) => return Err(format!("{raised}; alert to {key} not sent: {}", why(e))),
         },
         EscalateTo::Human => Vec::new(),
@@ -331,11 +331,15 @@ async fn reassign(
     .await
     .map_err(why)?;
     let previous = task.assignee_id.clone();
-    let Some(chosen) = ranking
-        .candidates
-        .iter()
-        .find(|c| c.can_accept_work && Some(&c.agent_id) != previous.as_ref())
-    else {
+    // Someone new, and rather someone who has not already failed this task.
+    let failed_it = |agent: &str| task.failures.iter().any(|f| f.agent_id.as_deref() == Some(agent));
+    let others = || {
+        ranking
+            .candidates
+            .iter()
+            .filter(|c| c.can_accept_work && Some(&c.agent_id) != previous.as_ref())
+    };
+    let Some(chosen) = others().find(|c| !failed_it(&c.agent_id)).or_else(|| others().next()) else {
         return Err(format!(
             "no other agent can take it ({} meet its requirements, none of them free)",
             ranking.eligible
@@ -348,11 +352,13 @@ async fn reassign(
         by: Principal::System,
     };
     *task = ask(&peers.board, assign).await.map_err(why)?;
+    let previous_name = match resolve(peers, previous.as_deref()).await {
+        Some(agent) => agent.name,
+        None => previous.clone().unwrap_or_else(|| "nobody".into()),
+    };
     let mut detail = format!(
-        "reassigned from {} to {} (ranked {} by {strategy})",
-        previous.as_deref().unwrap_or("nobody"),
-        chosen.agent_name,
-        chosen.rank
+        "reassigned from {previous_name} to {} (ranked {} by {strategy})",
+        chosen.agent_name, chosen.rank
     );
     if let Some(previous) = previous {
         let notice = MessageDraft {
@@ -369,8 +375,8 @@ async fn reassign(
             ..MessageDraft::default()
         };
         match send_system(&peers.directory, notice).await {
-            Ok(()) => detail.push_str(&format!("; {previous} told why")),
-            Err(e) => detail.push_str(&format!("; {previous} could not be told: {}", why(e))),
+            Ok(_) => detail.push_str(&format!("; {previous_name} told why")),
+            Err(e) => detail.push_str(&format!("; {previous_name} could not be told: {}", why(e))),
         }
     }
     Ok(Outcome::Done(detail))

@@ -77,7 +77,7 @@ async fn raise_task(board: &Addr<TaskBoard>, task_id: &str, reason: &str) {
 }
 
 /// Alerts `agent`'s lead; without one, or when the lead cannot take the alert (suspended, deleted), every
-/// lead-level agent other than `agent` and that lead. Replies with the ids alerted.
+/// lead-level agent other than `agent` and that lead. Replies with the names of those alerted.
 pub(super) async fn alert_leads(
     directory: &Addr<AgentDirectory>,
     agent: Option<&Agent>,
@@ -86,7 +86,7 @@ pub(super) async fn alert_leads(
     let lead = agent.and_then(|a| a.lead_id.clone());
     if let Some(lead) = &lead {
         match send_system(directory, alert(lead.clone())).await {
-            Ok(()) => return vec![lead.clone()],
+            Ok(sent) => return vec![sent.to_agent_name],
             Err(e) => log::warn!("escalation alert to lead {lead} failed ({e}); alerting every lead instead"),
         }
     }
@@ -103,19 +103,18 @@ pub(super) async fn alert_leads(
             continue;
         }
         match send_system(directory, alert(target.clone())).await {
-            Ok(()) => alerted.push(target),
+            Ok(sent) => alerted.push(sent.to_agent_name),
             Err(e) => log::warn!("escalation alert to {target} not sent: {e}"),
         }
     }
     alerted
 }
 
-pub(super) async fn send_system(directory: &Addr<AgentDirectory>, draft: MessageDraft) -> AppResult<()> {
+pub(super) async fn send_system(directory: &Addr<AgentDirectory>, draft: MessageDraft) -> AppResult<Message> {
     directory
         .send(SendSystemMessage { draft })
         .await
         .map_err(AppError::mailbox)?
-        .map(drop)
 }
 
 fn alert_draft(to: String, original: &Message, reason: &str) -> MessageDraft {

@@ -828,3 +828,41 @@ fn stats_count_firings_resolution_times_and_accuracy_per_rule() {
     assert_eq!((builtin.rule_id.as_deref(), builtin.firings), (None, 1));
     assert_eq!((builtin.mean_resolution_ms, builtin.accuracy), (None, None));
 }
+
+#[test]
+fn stats_keep_a_renamed_rule_on_one_line_under_its_latest_name() {
+    let lines = stats(&[
+        history(Some("r1"), "before", 0, None, None),
+        history(None, "ack_deadline", 5, None, None),
+        history(Some("r1"), "after", 10, None, None),
+        history(None, "ack_deadline", 15, None, None),
+    ]);
+    let names: Vec<(Option<&str>, &str, usize)> = lines
+        .iter()
+        .map(|l| (l.rule_id.as_deref(), l.rule_name.as_str(), l.firings))
+        .collect();
+    assert_eq!(names, vec![(None, "ack_deadline", 2), (Some("r1"), "after", 2)]);
+}
+
+#[test]
+fn webhook_headers_must_be_valid_http_headers() {
+    let with_headers = |name: &str, value: &str| {
+        let mut headers = BTreeMap::new();
+        headers.insert(name.to_string(), value.to_string());
+        Action::Webhook { url: None, headers }
+    };
+    assert!(check_action(&with_headers("X-Token", "abc def")).is_ok());
+    for (name, value) in [("", "x"), ("Bad Name", "x"), ("X-Ok", "line\nbreak"), ("X-Ok", "é")] {
+        let err = check_action(&with_headers(name, value)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                RuleViolation::Invalid {
+                    field: "actions.headers",
+                    ..
+                }
+            ),
+            "{name:?}: {err:?}"
+        );
+    }
+}
