@@ -45,7 +45,8 @@ pub struct Settings {
     /// An `active` agent silent for longer than this becomes `offline` (e.g. `90s`, `5m`, `1h`).
     #[arg(long, env = "MC_HEARTBEAT_TIMEOUT", default_value = "5m")]
     pub heartbeat_timeout: String,
-    /// Period of the runtime's tick (heartbeat monitor, SLO monitor, message deadlines and expiry), in ms.
+    /// Period of the runtime's tick (heartbeat monitor, SLO monitor, message deadlines and expiry, escalation
+    /// rules), in ms.
     #[arg(long, env = "MC_TICK_MS", default_value_t = 30_000)]
     pub tick_ms: u64,
     /// Messages one agent may send per minute (sliding window); over it → 429. 0 turns the limit off.
