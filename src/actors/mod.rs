@@ -53,6 +53,17 @@ impl Deps {
     }
 }
 
+/// Sends a request to an actor and flattens the mailbox error into the reply's error.
+pub async fn ask<A, M, T>(addr: &actix::Addr<A>, msg: M) -> AppResult<T>
+where
+    A: Actor + actix::Handler<M>,
+    A::Context: actix::dev::ToEnvelope<A, M>,
+    M: actix::Message<Result = AppResult<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    addr.send(msg).await.map_err(AppError::mailbox)?
+}
+
 /// Commits `ops`, then runs `apply` on the actor's state; the actor's mailbox waits for both.
 pub(crate) fn persist_then<A, T, F>(
     journal: &Journal,

@@ -18,10 +18,10 @@ mod templates;
 
 pub use openapi::ApiDoc;
 
+/// Every handler forwards with this: send, and flatten the mailbox error into the reply's error.
+use crate::actors::ask as send;
 use crate::domain::query::{PageRequest, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::error::{AppError, AppResult};
-use actix::dev::ToEnvelope;
-use actix::{Actor, Addr, Handler, Message};
 use actix_web::web;
 
 /// The route table.
@@ -103,17 +103,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/activity", web::get().to(activity::list)),
         )
         .default_service(web::to(errors::route_not_found));
-}
-
-/// Sends a request to an actor and flattens the mailbox error into the reply's error.
-async fn send<A, M, T>(addr: &Addr<A>, msg: M) -> AppResult<T>
-where
-    A: Actor + Handler<M>,
-    A::Context: ToEnvelope<A, M>,
-    M: Message<Result = AppResult<T>> + Send + 'static,
-    T: Send + 'static,
-{
-    addr.send(msg).await.map_err(AppError::mailbox)?
 }
 
 fn page_request(limit: Option<i64>, cursor: Option<String>) -> AppResult<PageRequest> {

@@ -5,6 +5,7 @@
 
 use super::paths::{alert_leads, send_system};
 use super::webhook;
+use crate::actors::ask;
 use crate::actors::capacity::{CapacityRegistry, SuitableAgents};
 use crate::actors::directory::messages::Resolve;
 use crate::actors::directory::AgentDirectory;
@@ -16,11 +17,10 @@ use crate::domain::matching::{self, Strategy};
 use crate::domain::message::{MessageDraft, MessagePriority, MessageType, MAX_SUBJECT};
 use crate::domain::task::{TaskDraft, TaskPatch};
 use crate::domain::{Activity, ActivityKind, Agent, Principal, Priority, Task, TaskStatus};
-use crate::error::{AppError, AppResult};
+use crate::error::AppError;
 use crate::ids::new_id;
 use crate::store::{Journal, WriteOp};
-use actix::dev::ToEnvelope;
-use actix::{Actor, Addr, Handler, Message};
+use actix::Addr;
 use std::collections::BTreeMap;
 
 /// The addresses and settings the actions use.
@@ -104,16 +104,6 @@ async fn run_one(
                 .map(Outcome::Done)
         }
     }
-}
-
-async fn ask<A, M, T>(addr: &Addr<A>, msg: M) -> AppResult<T>
-where
-    A: Actor + Handler<M>,
-    A::Context: ToEnvelope<A, M>,
-    M: Message<Result = AppResult<T>> + Send + 'static,
-    T: Send + 'static,
-{
-    addr.send(msg).await.map_err(AppError::mailbox)?
 }
 
 fn why(e: AppError) -> String {
