@@ -441,6 +441,8 @@ impl ServerProcess {
             "MC_HEARTBEAT_TIMEOUT",
             "MC_SQLITE_SYNCHRONOUS",
             "MC_DB_POOL_SIZE",
+            "MC_ESCALATION_MAX_DEPTH",
+            "MC_ESCALATION_WEBHOOK_URL",
         ] {
             command.env_remove(var);
         }
@@ -692,4 +694,97 @@ async fn crash_keeps_acknowledged_writes(backend: Backend) {
     drop(server);
 }
 
-on_both_backends!(restart_keeps_everything, crash_keeps_acknowledged_writes);
+/// One request to a server process, as the admin: the status and the JSON body.
+async fn admin_call(
+    client: &reqwest::Client,
+    server: &ServerProcess,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = client
+        .request(method, format!("{}{path}", server.base))
+        .bearer_auth(ADMIN_TOKEN);
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let res = req
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{path}: {e}\nstderr:\n{}", server.stderr()));
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// An escalation rule, its firing and its ladder survive SIGKILL: the rule created (201) and changed (200),
+/// the firing caused by a task event (seen in the history before the kill), and the rule's cooldown (a dry
+/// run after the restart is still held back at level 1).
+async fn crash_keeps_escalation_rules_and_ladders(backend: Backend) {
+    let Some(db) = TestDb::new(backend) else { return };
+    let client = http_client();
+    let server = ServerProcess::start(&db, 1);
+    let rule = json!({"name": "failed once", "priority": 99, "triggers": [{"kind": "attempts_exceeded", "attempts": 1}],
+        "actions": [{"kind": "webhook"}]});
+    let (status, rule) = admin_call(&client, &server, Method::POST, "/api/escalation-rules", Some(rule)).await;
+    assert_eq!(status, 201, "{rule}");
+    let path = format!("/api/escalation-rules/{}", id(&rule));
+    let patch = json!({"description": "one failure is enough"});
+    assert_eq!(
+        admin_call(&client, &server, Method::PATCH, &path, Some(patch)).await.0,
+        200
+    );
+    let agent = json!({"name": "bob"});
+    assert_eq!(
+        admin_call(&client, &server, Method::POST, "/api/agents", Some(agent))
+            .await
+            .0,
+        201
+    );
+    let task = json!({"title": "Flaky deploy", "assigneeId": "bob"});
+    let (status, task) = admin_call(&client, &server, Method::POST, "/api/tasks", Some(task)).await;
+    assert_eq!(status, 201, "{task}");
+    let task = id(&task);
+    let start = json!({"to": "in_progress"});
+    let transition = format!("/api/tasks/{task}/transition");
+    assert_eq!(
+        admin_call(&client, &server, Method::POST, &transition, Some(start))
+            .await
+            .0,
+        200
+    );
+    let failure = json!({"errorKind": "deploy", "message": "timed out"});
+    let fail = format!("/api/tasks/{task}/fail");
+    assert_eq!(
+        admin_call(&client, &server, Method::POST, &fail, Some(failure)).await.0,
+        200
+    );
+    let before = all_items_of(&client, &server, &format!("/api/escalations?taskId={task}")).await;
+    assert_eq!(before.len(), 1, "{before:?}");
+    assert_eq!(before[0]["ruleName"], "failed once");
+    assert_eq!(before[0]["actions"][0]["status"], "skipped", "{before:?}");
+
+    let mut server = server;
+    server.kill();
+    let server = ServerProcess::start(&db, 2);
+    let after = all_items_of(&client, &server, &format!("/api/escalations?taskId={task}")).await;
+    assert_eq!(after, before, "the history after the crash");
+    let (status, kept) = admin_call(&client, &server, Method::GET, &path, None).await;
+    assert_eq!(status, 200, "{kept}");
+    assert_eq!(kept["description"], "one failure is enough");
+    let evaluate = format!("/api/escalation-rules/evaluate/{task}?dryRun=true");
+    let (status, dry) = admin_call(&client, &server, Method::POST, &evaluate, None).await;
+    assert_eq!(status, 200, "{dry}");
+    assert_eq!(dry["matching"][0]["openLevel"], 1, "{dry}");
+    assert_eq!(dry["fires"], Value::Null, "the cooldown survived the crash: {dry}");
+    assert!(
+        dry["heldBack"].as_str().is_some_and(|h| h.contains("cooling down")),
+        "{dry}"
+    );
+    drop(server);
+}
+
+on_both_backends!(
+    restart_keeps_everything,
+    crash_keeps_acknowledged_writes,
+    crash_keeps_escalation_rules_and_ladders
+);
