@@ -2,6 +2,8 @@
 //! (one at a time, and many in flight so the journal groups commits), and dependency cycle detection.
 //! Sizes come from the environment: `MC_BENCH_IN_FLIGHT` (default 64), `MC_BENCH_CHAIN` (default 10000).
 
+mod support;
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use futures_util::future::join_all;
 use mission_control::actors::task_board::messages::CreateTask;
@@ -12,10 +14,7 @@ use mission_control::domain::Principal;
 use mission_control::Runtime;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
+use support::env_usize;
 
 fn draft(n: u64) -> TaskDraft {
     serde_json::from_value(serde_json::json!({ "title": format!("bench task {n}"), "tags": ["bench"] }))

@@ -20,6 +20,8 @@
 //! from the environment: `MC_BENCH_AGENTS` (default 1000) and `MC_BENCH_TASKS` (default 10000); under
 //! `cargo test --benches` (no `--bench` argument) the defaults drop to 100 and 1000 so the smoke run is quick.
 
+mod support;
+
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
 use futures_util::future::join_all;
 use mission_control::actors::capacity::{Fleet, SuitableAgents};
@@ -37,11 +39,8 @@ use mission_control::{Handles, Runtime};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::hint::black_box;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-/// Summary lines, printed once every benchmark has run.
-static SUMMARY: Mutex<Vec<String>> = Mutex::new(Vec::new());
+use support::{fixed_runs, logical_cores, print_summary, rate_line, record, sizes};
 
 /// The pure rules' "now": a fixed instant, so the world is the same on every run.
 const NOW: i64 = 1_750_000_000_000;
@@ -67,49 +66,6 @@ const SKILLS: [&str; 12] = [
     "security",
 ];
 const ROLES: [&str; 5] = ["backend", "ml", "frontend", "infra", "docs"];
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-/// `cargo bench` passes `--bench`; `cargo test --benches` does not, and then the sizes and runs stay small.
-fn benchmarking() -> bool {
-    std::env::args().any(|a| a == "--bench")
-}
-
-/// (agents, open tasks).
-fn sizes() -> (usize, usize) {
-    let (agents, tasks) = if benchmarking() { (1_000, 10_000) } else { (100, 1_000) };
-    (
-        env_usize("MC_BENCH_AGENTS", agents).max(1),
-        env_usize("MC_BENCH_TASKS", tasks).max(1),
-    )
-}
-
-/// How many operations each fixed run times: `bench` under `cargo bench`, 2 otherwise.
-fn fixed_runs(bench: usize) -> usize {
-    if benchmarking() {
-        bench
-    } else {
-        2
-    }
-}
-
-fn record(line: String) {
-    println!("{line}");
-    SUMMARY.lock().unwrap_or_else(|p| p.into_inner()).push(line);
-}
-
-/// `runs` operations of `items` each took `elapsed`: the time per operation and the items per second.
-fn rate_line(label: &str, runs: usize, elapsed: Duration, items: usize, unit: &str) -> String {
-    let secs = elapsed.as_secs_f64();
-    format!(
-        "capacity summary: {label:<62} {runs:>5} runs in {:>8.1} ms = {:>9.3} ms/op, {:>11.0} {unit}/s",
-        secs * 1e3,
-        secs * 1e3 / runs as f64,
-        (runs * items) as f64 / secs,
-    )
-}
 
 fn configure(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>, measure: u64) {
     group.sample_size(10);
@@ -455,6 +411,7 @@ fn rules(c: &mut Criterion) {
             black_box(rank_all(&grouped, t, strategy));
         }
         record(rate_line(
+            "capacity",
             &format!("rules: rank {agent_count} agents / {task_count} tasks ({strategy})"),
             runs,
             start.elapsed(),
@@ -472,6 +429,7 @@ fn rules(c: &mut Criterion) {
         black_box(registry.rank(t, Strategy::Balanced));
     }
     record(rate_line(
+        "capacity",
         &format!("rules: rank {agent_count} agents / {task_count} tasks (balanced, registry maps)"),
         runs,
         start.elapsed(),
@@ -545,6 +503,7 @@ fn rules(c: &mut Criterion) {
         black_box(slo_sweep(&tasks, &recorded));
     }
     record(rate_line(
+        "capacity",
         &format!("rules: SLO sweep (reading + breaches_due) of {task_count} tasks"),
         sweeps,
         start.elapsed(),
@@ -579,6 +538,7 @@ async fn seed(handles: &Handles, world: &World) -> Vec<String> {
     }
     let registered = start.elapsed();
     record(rate_line(
+        "capacity",
         &format!("seeding: register {} agents ({SEED_BATCH} in flight)", agent_ids.len()),
         agent_ids.len(),
         registered,
@@ -601,6 +561,7 @@ async fn seed(handles: &Handles, world: &World) -> Vec<String> {
         }
     }
     record(rate_line(
+        "capacity",
         &format!(
             "seeding: create {} tasks with SLO + assignee ({SEED_BATCH} in flight)",
             task_ids.len()
@@ -635,6 +596,7 @@ async fn seed(handles: &Handles, world: &World) -> Vec<String> {
         }
     }
     record(rate_line(
+        "capacity",
         &format!("seeding: move {} tasks to in_progress / blocked", moves.len()),
         moves.len().max(1),
         start.elapsed(),
@@ -726,6 +688,7 @@ fn runtime(c: &mut Criterion) {
         start.elapsed()
     });
     record(rate_line(
+        "capacity",
         &format!("runtime: SuitableAgents balanced, {agent_count} agents / {task_count} tasks"),
         runs,
         elapsed,
@@ -741,6 +704,7 @@ fn runtime(c: &mut Criterion) {
         start.elapsed()
     });
     record(rate_line(
+        "capacity",
         &format!("runtime: OpenTasks snapshot from the board ({task_count} tasks)"),
         ticks,
         elapsed,
@@ -755,6 +719,7 @@ fn runtime(c: &mut Criterion) {
         start.elapsed()
     });
     record(rate_line(
+        "capacity",
         &format!("runtime: escalation Tick, SLO sweep of {task_count} tasks, none due"),
         ticks,
         elapsed,
@@ -769,6 +734,7 @@ fn runtime(c: &mut Criterion) {
         start.elapsed()
     });
     record(rate_line(
+        "capacity",
         &format!("runtime: Handles::tick ({agent_count} agents, {task_count} tasks)"),
         ticks,
         elapsed,
@@ -837,14 +803,10 @@ fn runtime(c: &mut Criterion) {
 
 fn summary(_: &mut Criterion) {
     let (agents, tasks) = sizes();
-    println!();
-    println!(
+    print_summary(&format!(
         "capacity summary ({} logical cores, {agents} agents, {tasks} open tasks):",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
-    );
-    for line in SUMMARY.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-        println!("{line}");
-    }
+        logical_cores()
+    ));
 }
 
 criterion_group!(benches, rules, runtime, summary);

@@ -24,6 +24,8 @@
 //! environment: `MC_BENCH_AGENTS` (default 1000) and `MC_BENCH_TASKS` (default 10000); under
 //! `cargo test --benches` (no `--bench` argument) the defaults drop to 100 and 1000 so the smoke run is quick.
 
+mod support;
+
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
 use futures_util::future::join_all;
 use mission_control::actors::directory::messages::{Heartbeat, Register};
@@ -41,9 +43,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::hint::black_box;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::{fixed_runs, logical_cores, print_summary, rate_line, record, sizes};
 
-/// Summary lines, printed once every benchmark has run.
-static SUMMARY: Mutex<Vec<String>> = Mutex::new(Vec::new());
 /// For the headline: the rules' count and the median pass of each part.
 static HEADLINE: Mutex<Headline> = Mutex::new(Headline {
     rules: 0,
@@ -70,49 +71,6 @@ const SETTLING_PASSES: usize = 10;
 const ROLES: [&str; 5] = ["backend", "ml", "frontend", "infra", "docs"];
 const SKILLS: [&str; 6] = ["rust", "python", "sql", "typescript", "kubernetes", "docs"];
 const ERROR_KINDS: [&str; 4] = ["timeout", "oom", "tool_error", "bad_output"];
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-/// `cargo bench` passes `--bench`; `cargo test --benches` does not, and then the sizes and runs stay small.
-fn benchmarking() -> bool {
-    std::env::args().any(|a| a == "--bench")
-}
-
-/// (agents, open tasks).
-fn sizes() -> (usize, usize) {
-    let (agents, tasks) = if benchmarking() { (1_000, 10_000) } else { (100, 1_000) };
-    (
-        env_usize("MC_BENCH_AGENTS", agents).max(1),
-        env_usize("MC_BENCH_TASKS", tasks).max(1),
-    )
-}
-
-/// How many passes each fixed run times: `bench` under `cargo bench`, 2 otherwise.
-fn fixed_runs(bench: usize) -> usize {
-    if benchmarking() {
-        bench
-    } else {
-        2
-    }
-}
-
-fn record(line: String) {
-    println!("{line}");
-    SUMMARY.lock().unwrap_or_else(|p| p.into_inner()).push(line);
-}
-
-/// `runs` operations of `items` each took `elapsed`: the time per operation and the items per second.
-fn rate_line(label: &str, runs: usize, elapsed: Duration, items: usize, unit: &str) -> String {
-    let secs = elapsed.as_secs_f64();
-    format!(
-        "escalation summary: {label:<66} {runs:>5} runs in {:>8.1} ms = {:>9.3} ms/op, {:>11.0} {unit}/s",
-        secs * 1e3,
-        secs * 1e3 / runs as f64,
-        (runs * items) as f64 / secs,
-    )
-}
 
 /// Times `runs` passes one by one: (total, median).
 fn time_runs(runs: usize, mut pass: impl FnMut()) -> (Duration, Duration) {
@@ -529,6 +487,7 @@ fn pure(c: &mut Criterion, rules: &[EscalationRule], world: &World, max_depth: u
     });
     HEADLINE.lock().unwrap_or_else(|p| p.into_inner()).pure = Some(median);
     record(rate_line(
+        "escalation",
         &format!("pure: decide over {task_count} open tasks, {rule_count} rules (median {median:.2?})"),
         runs,
         total,
@@ -610,6 +569,7 @@ async fn seed(handles: &Handles, clock: &ManualClock, world: &World, now: i64) -
         }
     }
     record(rate_line(
+        "escalation",
         &format!("seeding: register {} agents ({SEED_BATCH} in flight)", agent_ids.len()),
         agent_ids.len(),
         start.elapsed(),
@@ -674,6 +634,7 @@ async fn seed(handles: &Handles, clock: &ManualClock, world: &World, now: i64) -
             .expect("rules");
     }
     record(rate_line(
+        "escalation",
         &format!(
             "seeding: replay {} steps, one at a time, clock set to each",
             steps.len()
@@ -839,6 +800,7 @@ fn scheduler(
         black_box(pure_pass(&rules, &cases, max_depth, now));
     });
     record(rate_line(
+        "escalation",
         &format!("pure: decide over the scheduler's state ({task_count} tasks)"),
         runs,
         total,
@@ -856,6 +818,7 @@ fn scheduler(
             black_box(pure_pass(&rules, part.iter().copied(), max_depth, now));
         });
         record(rate_line(
+            "escalation",
             &format!("pure: decide over the {} {label} tasks only", part.len()),
             runs,
             total,
@@ -874,6 +837,7 @@ fn scheduler(
         black_box(shaped.pass(&rules, max_depth, now));
     });
     record(rate_line(
+        "escalation",
         &format!("pure: decide over the scheduler's state, scheduler's maps ({task_count} tasks)"),
         runs,
         total,
@@ -891,6 +855,7 @@ fn scheduler(
     assert_eq!(unsettled, 0, "every timed pass fires and resolves nothing");
     HEADLINE.lock().unwrap_or_else(|p| p.into_inner()).scheduler = Some(median);
     record(rate_line(
+        "escalation",
         &format!("scheduler: CheckAll over {task_count} open tasks, {rule_count} rules (median {median:.2?})"),
         runs,
         total,
@@ -958,14 +923,10 @@ fn passes(c: &mut Criterion) {
 
 fn summary(_: &mut Criterion) {
     let (agents, tasks) = sizes();
-    println!();
-    println!(
+    print_summary(&format!(
         "escalation summary ({} logical cores, {agents} agents, {tasks} open tasks):",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
-    );
-    for line in SUMMARY.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-        println!("{line}");
-    }
+        logical_cores()
+    ));
     let headline = HEADLINE.lock().unwrap_or_else(|p| p.into_inner());
     let ms = |d: Option<Duration>| d.map_or_else(|| "n/a".to_string(), |d| format!("{:.2} ms", d.as_secs_f64() * 1e3));
     println!(

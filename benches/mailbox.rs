@@ -15,6 +15,8 @@
 //! (messages per fixed run of the in-memory parts, default 200000; the floor's do_send run uses ten times as
 //! many, the durable ring a tenth and the durable sequential run a hundredth).
 
+mod support;
+
 use actix::prelude::*;
 use criterion::{criterion_group, criterion_main, Criterion};
 use futures_util::future::join_all;
@@ -27,11 +29,8 @@ use mission_control::domain::message::{compose, Message as Mail, MessageDraft, M
 use mission_control::domain::{Agent, Principal};
 use mission_control::ids::new_id;
 use mission_control::{Handles, Runtime};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-/// Summary lines, printed once every benchmark has run.
-static SUMMARY: Mutex<Vec<String>> = Mutex::new(Vec::new());
+use support::{benchmarking, env_usize, logical_cores, print_summary, record};
 
 /// `do_send` bursts are drained every this many messages, so a long criterion sample does not queue millions
 /// of envelopes at once.
@@ -41,26 +40,12 @@ const DO_SEND_CHUNK: u64 = 10_000;
 /// levels off at this many messages instead of growing with every iteration.
 const MESSAGE_POOL: usize = 1_000;
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-/// `cargo bench` passes `--bench`; `cargo test --benches` does not, and then the summary runs stay tiny.
-fn benchmarking() -> bool {
-    std::env::args().any(|a| a == "--bench")
-}
-
 fn summary_messages() -> u64 {
     if benchmarking() {
         env_usize("MC_BENCH_SUMMARY_MESSAGES", 200_000) as u64
     } else {
         1_000
     }
-}
-
-fn record(line: String) {
-    println!("{line}");
-    SUMMARY.lock().unwrap_or_else(|p| p.into_inner()).push(line);
 }
 
 fn rate_line(label: &str, messages: u64, elapsed: Duration) -> String {
@@ -438,14 +423,7 @@ fn durable(c: &mut Criterion) {
 }
 
 fn summary(_: &mut Criterion) {
-    println!();
-    println!(
-        "mailbox summary ({} logical cores):",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
-    );
-    for line in SUMMARY.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-        println!("{line}");
-    }
+    print_summary(&format!("mailbox summary ({} logical cores):", logical_cores()));
 }
 
 criterion_group!(benches, floor, in_memory, durable, summary);
