@@ -658,6 +658,28 @@ pub struct Escalation {
     pub rated_at: Option<i64>,
 }
 
+impl Escalation {
+    /// A new rung, open and unrated, its actions not yet run, named and triggered by `name` (a built-in
+    /// escalation); a rule's firing sets its `rule_id` and trigger over this.
+    pub fn opened(id: String, name: &str, task_id: Option<String>, level: u32, reason: String, at: i64) -> Self {
+        Escalation {
+            id,
+            rule_id: None,
+            rule_name: name.to_string(),
+            task_id,
+            message_id: None,
+            level,
+            trigger: name.to_string(),
+            reason,
+            actions: Vec::new(),
+            triggered_at: at,
+            resolved_at: None,
+            useful: None,
+            rated_at: None,
+        }
+    }
+}
+
 /// `GET /api/escalations/stats`: one line per rule (built-in escalations by name).
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

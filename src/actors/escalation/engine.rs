@@ -100,18 +100,15 @@ impl Ladders {
         }
     }
 
-    /// Closes every ladder of a rule; replies with their open rows.
-    pub(super) fn close_rule(&mut self, rule: &str) -> Vec<String> {
-        let mut ids = Vec::new();
+    /// Closes every ladder of a rule.
+    pub(super) fn close_rule(&mut self, rule: &str) {
         for ladders in self.by_task.values_mut() {
-            if let Some(l) = ladders.remove(rule) {
-                ids.extend(l.ids);
-            }
+            ladders.remove(rule);
         }
         self.by_task.retain(|_, ladders| !ladders.is_empty());
-        ids
     }
 
+    /// The open rows of every ladder of a rule.
     pub(super) fn rule_ids_open(&self, rule: &str) -> Vec<String> {
         self.by_task
             .values()
@@ -202,19 +199,9 @@ impl EscalationScheduler {
         };
         pass.fire.push(Pending {
             escalation: Escalation {
-                id: new_id(),
                 rule_id: Some(rule.id.clone()),
-                rule_name: rule.name.clone(),
-                task_id: Some(task.id.clone()),
-                message_id: None,
-                level,
                 trigger: firing.trigger,
-                reason: firing.reason,
-                actions: Vec::new(),
-                triggered_at: now,
-                resolved_at: None,
-                useful: None,
-                rated_at: None,
+                ..Escalation::opened(new_id(), &rule.name, Some(task.id.clone()), level, firing.reason, now)
             },
             rule: rule.clone(),
             task: task.clone(),

@@ -28,6 +28,8 @@ pub use engine::PassReport;
 pub use evaluate::{CheckAll, CheckReport, Evaluate, Evaluation, RuleMatch, WouldFire};
 pub use history::{EscalationStats, Feedback, ListBreaches, ListEscalations, Statistics};
 pub use paths::{escalate_message, escalate_task};
+
+use paths::alert_result;
 pub use rules::{CreateRule, DeleteRule, GetRule, ListRules, UpdateRule};
 
 use super::capacity::CapacityRegistry;
@@ -38,7 +40,7 @@ use super::task_board::messages::PastDeadline;
 use super::task_board::TaskBoard;
 use super::templates::TemplateLibrary;
 use super::{and_then, reply_now, Deps, EventBus};
-use crate::domain::escalation::{ActionResult, ActionStatus, Escalation, EscalationRule};
+use crate::domain::escalation::{Escalation, EscalationRule};
 use crate::domain::message::{MessageDraft, MessagePriority, MessageType, MAX_SUBJECT};
 use crate::domain::slo::{BreachKind, SloBreach};
 use crate::domain::{Activity, ActivityKind, Agent, Principal, Task};
@@ -244,29 +246,11 @@ async fn sweep_messages(deps: Deps, directory: Addr<AgentDirectory>, board: Addr
         for message in &inbox.messages {
             let (reason, alerted) = escalate_message(&directory, &board, &inbox.agent, message).await;
             escalated_message_ids.push(message.id.clone());
-            let (status, detail) = if alerted.is_empty() {
-                (ActionStatus::Failed, "no lead could be alerted".to_string())
-            } else {
-                (ActionStatus::Executed, format!("alerted {}", alerted.join(", ")))
-            };
+            let opened = Escalation::opened(new_id(), ACK_DEADLINE, message.task_id.clone(), 1, reason, now);
             escalations.push(Escalation {
-                id: new_id(),
-                rule_id: None,
-                rule_name: ACK_DEADLINE.into(),
-                task_id: message.task_id.clone(),
                 message_id: Some(message.id.clone()),
-                level: 1,
-                trigger: ACK_DEADLINE.into(),
-                reason,
-                actions: vec![ActionResult {
-                    kind: "escalate".into(),
-                    status,
-                    detail,
-                }],
-                triggered_at: now,
-                resolved_at: None,
-                useful: None,
-                rated_at: None,
+                actions: vec![alert_result("", &alerted)],
+                ..opened
             });
         }
     }

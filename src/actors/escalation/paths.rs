@@ -6,6 +6,7 @@ use crate::actors::directory::messages::{Leads, Resolve, SendSystemMessage};
 use crate::actors::directory::AgentDirectory;
 use crate::actors::task_board::messages::EscalateTask;
 use crate::actors::task_board::TaskBoard;
+use crate::domain::escalation::{ActionResult, ActionStatus};
 use crate::domain::message::{Message, MessageDraft, MessagePriority, MessageType, MAX_SUBJECT};
 use crate::domain::{Agent, Principal, Task};
 use crate::error::{AppError, AppResult};
@@ -108,6 +109,20 @@ pub(super) async fn alert_leads(
         }
     }
     alerted
+}
+
+/// The recorded result of a built-in escalation's alert: `done` (what else it did) and whom it reached.
+pub(super) fn alert_result(done: &str, alerted: &[String]) -> ActionResult {
+    let (status, detail) = if alerted.is_empty() {
+        (ActionStatus::Failed, format!("{done}no lead could be alerted"))
+    } else {
+        (ActionStatus::Executed, format!("{done}alerted {}", alerted.join(", ")))
+    };
+    ActionResult {
+        kind: "escalate".into(),
+        status,
+        detail,
+    }
 }
 
 pub(super) async fn send_system(directory: &Addr<AgentDirectory>, draft: MessageDraft) -> AppResult<Message> {

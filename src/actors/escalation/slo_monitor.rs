@@ -7,10 +7,10 @@
 //! an escalation: there is nothing left to raise.
 
 use super::engine::record_results;
-use super::paths::escalate_task;
+use super::paths::{alert_result, escalate_task};
 use super::{EscalationScheduler, SLO_BREACH};
 use crate::actors::{reply_now, Deps};
-use crate::domain::escalation::{ActionResult, ActionStatus, Escalation};
+use crate::domain::escalation::Escalation;
 use crate::domain::slo::{self, BreachKind, SloBreach};
 use crate::domain::{Activity, ActivityKind, Principal, Task};
 use crate::error::{AppError, AppResult};
@@ -55,21 +55,9 @@ impl EscalationScheduler {
                 .collect();
             let escalation = (!task.status.is_terminal()).then(|| {
                 let level = self.slo_rungs.get(&task.id).map_or(0, Vec::len) + 1;
-                Escalation {
-                    id: new_id(),
-                    rule_id: None,
-                    rule_name: SLO_BREACH.into(),
-                    task_id: Some(task.id.clone()),
-                    message_id: None,
-                    level: u32::try_from(level).unwrap_or(u32::MAX),
-                    trigger: SLO_BREACH.into(),
-                    reason: slo::breach_reason(&task, &due),
-                    actions: Vec::new(),
-                    triggered_at: now,
-                    resolved_at: None,
-                    useful: None,
-                    rated_at: None,
-                }
+                let level = u32::try_from(level).unwrap_or(u32::MAX);
+                let reason = slo::breach_reason(&task, &due);
+                Escalation::opened(new_id(), SLO_BREACH, Some(task.id.clone()), level, reason, now)
             });
             found.push(Found {
                 task,
@@ -131,7 +119,7 @@ impl EscalationScheduler {
                                         slo::breach_alert(to, &task, &kinds, now)
                                     })
                                     .await;
-                                escalation.actions = vec![breach_action_result(&alerted)];
+                                escalation.actions = vec![alert_result("priority raised; ", &alerted)];
                                 recorded.escalations.push(escalation);
                             }
                             recorded.breaches.extend(breaches);
@@ -142,22 +130,6 @@ impl EscalationScheduler {
                 },
             ),
         )
-    }
-}
-
-fn breach_action_result(alerted: &[String]) -> ActionResult {
-    if alerted.is_empty() {
-        ActionResult {
-            kind: "escalate".into(),
-            status: ActionStatus::Failed,
-            detail: "priority raised; no lead could be alerted".into(),
-        }
-    } else {
-        ActionResult {
-            kind: "escalate".into(),
-            status: ActionStatus::Executed,
-            detail: format!("priority raised; alerted {}", alerted.join(", ")),
-        }
     }
 }
 
