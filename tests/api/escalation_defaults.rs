@@ -696,6 +696,51 @@ async fn assignee_silent(backend: Backend) {
     app.stop().await;
 }
 
+/// With every other agent busy, the silent assignee still loses the task: it goes back to `ready`, unassigned,
+/// for whoever frees up first, instead of staying stuck with an agent that stopped answering.
+async fn assignee_silent_with_nobody_free(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let team = team(&app).await;
+    let rule = default_rule(&app, "assignee silent").await;
+    let task = bobs_task(&app, "Rebuild the index", json!({})).await;
+    heartbeat(&app, &team).await;
+    go(&app, &task, "in_progress").await;
+    let others = [&team.director, &team.lead1, &team.zed];
+    let amy = id(&app.admin(Method::GET, "/api/agents/amy", None).await.expect(200));
+    for agent in others.into_iter().chain([&amy]) {
+        let path = format!("/api/agents/{agent}");
+        app.admin(Method::PATCH, &path, Some(json!({"maxConcurrentTasks": 1})))
+            .await
+            .expect(200);
+        let busy = id(&app
+            .task(json!({"title": format!("Busy {agent}"), "assigneeId": agent}))
+            .await);
+        go(&app, &busy, "in_progress").await;
+    }
+
+    app.clock.advance_ms(11 * MINUTE);
+    for agent in others.into_iter().chain([&amy]) {
+        let path = format!("/api/agents/{agent}/heartbeat");
+        app.admin(Method::POST, &path, None).await.expect(200);
+    }
+    let report = app.tick().await;
+    assert_eq!(report.escalations.len(), 1, "{:?}", report.escalations);
+    let rung = serde_json::to_value(&report.escalations[0]).expect("escalation serializes");
+    assert_eq!(rung["ruleId"], rule["id"], "{rung}");
+    let detail = text(&rung["actions"][0]["detail"]);
+    assert_eq!(rung["actions"][0]["status"], "executed", "{rung}");
+    assert!(
+        detail.starts_with("taken from bob and left unassigned in ready: no other agent is free now")
+            && detail.ends_with("; bob told why"),
+        "{detail}"
+    );
+    assert_handoff(&app, &team.bob, &task, &rung, "the next free agent").await;
+    let after = get_task(&app, &task).await;
+    assert_eq!(after["status"], "ready", "{after}");
+    assert_eq!(after["assigneeId"], Value::Null, "{after}");
+    app.stop().await;
+}
+
 /// Sends a message as agent `from` with its own token.
 async fn send_as(app: &TestApp, from: &str, token: &str, body: Value) -> Value {
     let path = format!("/api/agents/{from}/messages");
@@ -820,6 +865,7 @@ on_both_backends!(
     p0_in_review_too_long,
     too_many_failed_attempts,
     assignee_silent,
+    assignee_silent_with_nobody_free,
     ack_deadline_in_the_history,
     slo_breach_in_the_history,
 );

@@ -17,6 +17,12 @@ mod messaging_delivery;
 mod messaging_load;
 mod messaging_ticks;
 mod persistence;
+mod simulation;
+// The simulation is an example (`cargo run --example simulate`); this test runs its engine as a module. The
+// example's command line uses parts of it that the test does not.
+#[allow(dead_code)]
+#[path = "../../examples/simulate/sim/mod.rs"]
+mod simulation_lib;
 mod slo;
 mod smoke;
 mod suitable_agents;

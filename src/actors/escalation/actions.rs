@@ -329,15 +329,18 @@ async fn reassign(
             .iter()
             .filter(|c| c.can_accept_work && Some(&c.agent_id) != previous.as_ref())
     };
-    let Some(chosen) = others().find(|c| !failed_it(&c.agent_id)).or_else(|| others().next()) else {
+    let chosen = others().find(|c| !failed_it(&c.agent_id)).or_else(|| others().next());
+    if chosen.is_none() && previous.is_none() {
         return Err(format!(
-            "no other agent can take it ({} meet its requirements, none of them free)",
+            "no agent can take it ({} meet its requirements, none of them free)",
             ranking.eligible
         ));
-    };
+    }
+    // With nobody free, the task still leaves its assignee: back to `ready`, unassigned, for whoever frees
+    // up first. Keeping it where it is would leave it stuck with an agent the rule has given up on.
     let assign = Assign {
         id: task.id.clone(),
-        agent: Some(chosen.agent_id.clone()),
+        agent: chosen.map(|c| c.agent_id.clone()),
         force: false,
         by: Principal::System,
     };
@@ -346,18 +349,31 @@ async fn reassign(
         Some(agent) => agent.name,
         None => previous.clone().unwrap_or_else(|| "nobody".into()),
     };
-    let mut detail = format!(
-        "reassigned from {previous_name} to {} (ranked {} by {strategy})",
-        chosen.agent_name, chosen.rank
-    );
+    let (mut detail, successor) = match chosen {
+        Some(chosen) => (
+            format!(
+                "reassigned from {previous_name} to {} (ranked {} by {strategy})",
+                chosen.agent_name, chosen.rank
+            ),
+            chosen.agent_name.clone(),
+        ),
+        None => (
+            format!(
+                "taken from {previous_name} and left unassigned in ready: no other agent is free now ({} meet its \
+                 requirements)",
+                ranking.eligible
+            ),
+            "the next free agent".to_string(),
+        ),
+    };
     if let Some(previous) = previous {
         let notice = MessageDraft {
             to_agent_id: previous.clone(),
             kind: Some(MessageType::Handoff),
             subject: subject_line(format!("Reassigned: {}", task.title)),
             body: format!(
-                "'{}' was given to {} because {} (rule '{}'). Stop work on it and hand over what you have.",
-                task.title, chosen.agent_name, escalation.reason, escalation.rule_name
+                "'{}' was given to {successor} because {} (rule '{}'). Stop work on it and hand over what you have.",
+                task.title, escalation.reason, escalation.rule_name
             ),
             priority: Some(MessagePriority::High),
             task_id: Some(task.id.clone()),

@@ -1,0 +1,362 @@
+//! One run of a workload: the runtime embedded on its own database with a manual clock, the agents as
+//! actors, and a coordinator that creates the work as it arrives and hands it out with auto-assign. Time
+//! moves one simulated minute per step; every step ends with the runtime's tick (heartbeat monitor, SLO
+//! monitor, message deadlines, escalation rules), as the timer would run it.
+
+use super::agent::{Brain, LiveMinute, Reconnect, SimAgent};
+use super::truth::Truth;
+use super::workload::{Workload, CONCURRENT_TASKS};
+use super::SimError;
+use actix::prelude::*;
+use mission_control::actors::capacity::{AutoAssign, Fleet};
+use mission_control::actors::directory::messages::{GetMessage, Register};
+use mission_control::actors::escalation::{Feedback, ListEscalations, Statistics};
+use mission_control::actors::task_board::messages::{AddDependency, CreateTask, GetTask, OpenTasks, SloOverview};
+use mission_control::config::Config;
+use mission_control::domain::escalation::Escalation;
+use mission_control::domain::matching::Strategy;
+use mission_control::domain::query::{EscalationQuery, PageRequest};
+use mission_control::domain::{Principal, Task, TaskStatus};
+use mission_control::error::ErrorCode;
+use mission_control::{Clock, Handles, ManualClock, Runtime};
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+const MINUTE_MS: i64 = 60_000;
+/// Monday 2026-11-23, 09:00 UTC: every run starts its working day at the same instant.
+pub const DAY_START_MS: i64 = 1_795_424_400_000;
+/// A run with no task finished for this long is over: what is still open is stuck.
+const GIVE_UP_AFTER_IDLE_MINUTES: i64 = 24 * 60;
+
+/// Where and how to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// `None`: a fresh SQLite file in `data_dir`.
+    pub database_url: Option<String>,
+    pub data_dir: PathBuf,
+    /// Stop the runtime and start a new one on the same database once this many tasks are done.
+    pub restart_after_finished: Option<usize>,
+}
+
+/// What a run observed, checked against the truth.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub truth: Truth,
+    pub minutes: i64,
+    pub restarted_at_minute: Option<i64>,
+    pub escalations: Vec<Escalation>,
+    /// Task ids the runtime no longer knows, or whose finished work it forgot.
+    pub lost_tasks: Vec<String>,
+    /// Tasks still open at the end.
+    pub stuck_tasks: Vec<String>,
+    pub delivered: usize,
+    pub read: usize,
+    pub acknowledged: usize,
+    pub slo_met: i64,
+    pub slo_missed: i64,
+    pub slo_breaches_recorded: usize,
+    pub agents_marked_offline: usize,
+    pub attempts_failed: usize,
+    pub wall_seconds: f64,
+}
+
+pub async fn run(workload: Workload, options: &RunOptions) -> Result<RunOutcome, SimError> {
+    let started = Instant::now();
+    let clock = ManualClock::new(DAY_START_MS);
+    let url = match &options.database_url {
+        Some(url) => url.clone(),
+        None => options.data_dir.join("simulation.db").display().to_string(),
+    };
+    let mut config = Config::embedded(&url, &options.data_dir)?;
+    config.clock = Arc::new(clock.clone());
+    let mut runtime = Runtime::start(config.clone()).await?;
+    let truth = Rc::new(RefCell::new(Truth::new(workload)));
+    let agents = register_team(&runtime.handles(), &truth).await?;
+
+    let total = truth.borrow().workload.tasks.len();
+    let last_release = truth
+        .borrow()
+        .workload
+        .tasks
+        .iter()
+        .map(|t| t.release_minute)
+        .max()
+        .unwrap_or(0);
+    let (mut minute, mut last_finish_minute) = (0i64, 0i64);
+    let mut restarted_at_minute = None;
+    let (mut breaches, mut offline, mut failed) = (0usize, 0usize, 0usize);
+    loop {
+        let h = runtime.handles();
+        clock.set_ms(DAY_START_MS + minute * MINUTE_MS);
+        release_work(&h, &truth, minute).await?;
+        assign_next(&h, &truth).await?;
+        let finished_before = truth.borrow().finished();
+        for agent in &agents {
+            let lived = agent.send(LiveMinute).await??;
+            failed += lived.failed;
+        }
+        let open = h.board.send(OpenTasks).await?;
+        truth.borrow_mut().observe(&open, clock.now_ms());
+        let tick = h.tick().await?;
+        breaches += tick.slo_breaches.len();
+        offline += tick.went_offline.len();
+
+        let finished = truth.borrow().finished();
+        if finished > finished_before {
+            last_finish_minute = minute;
+        }
+        if finished == total || (minute > last_release && minute - last_finish_minute > GIVE_UP_AFTER_IDLE_MINUTES) {
+            break;
+        }
+        if restarted_at_minute.is_none() && options.restart_after_finished.is_some_and(|at| finished >= at) {
+            runtime = restart(runtime, config.clone(), &agents).await?;
+            restarted_at_minute = Some(minute);
+        }
+        minute += 1;
+    }
+
+    let h = runtime.handles();
+    let escalations = judge_escalations(&h, &truth).await?;
+    let (lost_tasks, stuck_tasks) = check_tasks(&h, &truth).await?;
+    let (delivered, read, acknowledged) = check_messages(&h, &truth).await?;
+    let slo = h.board.send(SloOverview { limit: 0 }).await??;
+    runtime.stop().await;
+    // The agents' actors stop once their mailboxes drain; the truth they shared is copied out.
+    drop(agents);
+    let truth = truth.borrow().clone();
+    Ok(RunOutcome {
+        truth,
+        minutes: last_finish_minute,
+        restarted_at_minute,
+        escalations,
+        lost_tasks,
+        stuck_tasks,
+        delivered,
+        read,
+        acknowledged,
+        slo_met: slo.counts.met,
+        slo_missed: slo.counts.missed,
+        slo_breaches_recorded: breaches,
+        agents_marked_offline: offline,
+        attempts_failed: failed,
+        wall_seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+async fn register_team(h: &Handles, truth: &Rc<RefCell<Truth>>) -> Result<Vec<Addr<SimAgent>>, SimError> {
+    let plans = truth.borrow().workload.agents.clone();
+    let mut agents = Vec::with_capacity(plans.len());
+    for plan in plans {
+        let draft = serde_json::from_value(serde_json::json!({
+            "name": plan.name,
+            "role": format!("{} engineer", plan.specializations[0]),
+            "level": plan.level,
+            "kind": "llm",
+            "leadId": plan.lead,
+            "specializations": plan.specializations,
+            "maxConcurrentTasks": CONCURRENT_TASKS,
+        }))?;
+        let registered = h
+            .directory
+            .send(Register {
+                draft,
+                by: Principal::Admin,
+            })
+            .await??;
+        let id = registered.agent.id;
+        let lead_id = match &plan.lead {
+            Some(lead) => truth.borrow().agent_ids.get(lead).cloned(),
+            None => None,
+        };
+        truth.borrow_mut().agent_ids.insert(plan.name.clone(), id.clone());
+        let brain = Brain::new(id, lead_id, plan.level == "lead", plan.crashes_after_minutes);
+        agents.push(SimAgent::new(brain, h.clone(), truth.clone()).start());
+    }
+    Ok(agents)
+}
+
+/// Creates the tasks that arrive this minute, with their dependencies.
+async fn release_work(h: &Handles, truth: &Rc<RefCell<Truth>>, minute: i64) -> Result<(), SimError> {
+    let arriving: Vec<_> = truth
+        .borrow()
+        .workload
+        .tasks
+        .iter()
+        .filter(|t| t.release_minute == minute)
+        .cloned()
+        .collect();
+    for plan in arriving {
+        let draft = serde_json::from_value(serde_json::json!({
+            "title": plan.title,
+            "status": "ready",
+            "priority": plan.priority,
+            "tags": [plan.skill],
+            "slaTier": plan.sla_tier,
+            "estimatedMinutes": plan.estimate_minutes,
+            "requirements": { "capabilities": [plan.skill] },
+        }))?;
+        let task = h
+            .board
+            .send(CreateTask {
+                draft,
+                by: Principal::Admin,
+            })
+            .await??;
+        truth
+            .borrow_mut()
+            .record_created(plan.index, &task.id, h.clock.now_ms());
+        for blocker in &plan.blockers {
+            let blocker_id = truth.borrow().task_ids[*blocker]
+                .clone()
+                .ok_or_else(|| SimError(format!("blocker {blocker} of task {} not created", plan.index)))?;
+            h.board
+                .send(AddDependency {
+                    id: task.id.clone(),
+                    blocker_id,
+                    by: Principal::Admin,
+                })
+                .await??;
+        }
+    }
+    Ok(())
+}
+
+/// The coordinator hands out one ready task a minute, the most urgent first, with auto-assign. One at a time,
+/// because the ranking sees an assignment only once its agent starts on it: two in a row could both go to the
+/// same idle agent while another waits.
+async fn assign_next(h: &Handles, truth: &Rc<RefCell<Truth>>) -> Result<(), SimError> {
+    let open = h.board.send(OpenTasks).await?;
+    let mut waiting: Vec<&Task> = open
+        .iter()
+        .filter(|t| t.status == TaskStatus::Ready && t.assignee_id.is_none())
+        .collect();
+    let order = |t: &Task| truth.borrow().index_of(&t.id).unwrap_or(usize::MAX);
+    waiting.sort_by_key(|t| (t.priority, order(t)));
+    let Some(next) = waiting.first() else { return Ok(()) };
+    let assign = AutoAssign {
+        task_id: next.id.clone(),
+        strategy: Strategy::Balanced,
+        by: Principal::Admin,
+    };
+    match h.capacity.send(assign).await? {
+        Ok(_) => Ok(()),
+        Err(e) if matches!(e.code, ErrorCode::NoSuitableAgent | ErrorCode::AgentAtCapacity) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Stops the runtime as a process exit would (the journal finishes its queue), starts a new one on the same
+/// database, and points the agents at it. Each actor is asked something first, so that every event already
+/// published has been handled before the stop.
+async fn restart(runtime: Runtime, config: Config, agents: &[Addr<SimAgent>]) -> Result<Runtime, SimError> {
+    let h = runtime.handles();
+    h.capacity.send(Fleet).await?;
+    h.escalation.send(Statistics).await??;
+    h.board.send(OpenTasks).await?;
+    drop(h);
+    runtime.stop().await;
+    let runtime = Runtime::start(config).await?;
+    for agent in agents {
+        agent.send(Reconnect(runtime.handles())).await?;
+    }
+    Ok(runtime)
+}
+
+/// Every escalation the runtime recorded, each rated against the truth (and the rating sent back as
+/// feedback, so the runtime's own statistics show the accuracy too).
+async fn judge_escalations(h: &Handles, truth: &Rc<RefCell<Truth>>) -> Result<Vec<Escalation>, SimError> {
+    let mut all = Vec::new();
+    let mut cursor = None;
+    loop {
+        let query = EscalationQuery {
+            task_id: None,
+            rule_id: None,
+            open: None,
+            since: None,
+            page: PageRequest { cursor, limit: 100 },
+        };
+        let page = h.escalation.send(ListEscalations { query }).await??;
+        all.extend(page.items);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    all.sort_by(|a, b| a.triggered_at.cmp(&b.triggered_at).then(a.id.cmp(&b.id)));
+    for escalation in &mut all {
+        let useful = was_useful(&truth.borrow(), escalation);
+        let rated = h
+            .escalation
+            .send(Feedback {
+                id: escalation.id.clone(),
+                useful,
+                by: Principal::Admin,
+            })
+            .await??;
+        *escalation = rated;
+    }
+    Ok(all)
+}
+
+/// Useful when the task really was stuck when it fired; for a missed acknowledgement, when the recipient
+/// really had gone silent.
+pub fn was_useful(truth: &Truth, escalation: &Escalation) -> bool {
+    if let Some(message) = escalation.message_id.as_deref().and_then(|id| truth.message(id)) {
+        return truth.is_silent(&message.to_agent_id, escalation.triggered_at);
+    }
+    escalation
+        .task_id
+        .as_deref()
+        .is_some_and(|task| truth.was_stuck(task, escalation.triggered_at))
+}
+
+async fn check_tasks(h: &Handles, truth: &Rc<RefCell<Truth>>) -> Result<(Vec<String>, Vec<String>), SimError> {
+    let (mut lost, mut stuck) = (Vec::new(), Vec::new());
+    let planned: Vec<(Option<String>, bool)> = {
+        let truth = truth.borrow();
+        (0..truth.workload.tasks.len())
+            .map(|i| (truth.task_ids[i].clone(), truth.finished_at[i].is_some()))
+            .collect()
+    };
+    for (index, (id, finished)) in planned.into_iter().enumerate() {
+        let Some(id) = id else {
+            stuck.push(format!("task #{index} (never created)"));
+            continue;
+        };
+        match h.board.send(GetTask { id: id.clone() }).await? {
+            Err(e) if e.code == ErrorCode::TaskNotFound => lost.push(id),
+            Err(e) => return Err(e.into()),
+            Ok(detail) if finished && detail.task.status != TaskStatus::Done => lost.push(id),
+            Ok(detail) if detail.task.status != TaskStatus::Done => stuck.push(id),
+            Ok(_) => {}
+        }
+    }
+    Ok((lost, stuck))
+}
+
+/// Every message an agent sent must be in its recipient's mailbox: delivered, then read, and acknowledged
+/// when it asked for that.
+async fn check_messages(h: &Handles, truth: &Rc<RefCell<Truth>>) -> Result<(usize, usize, usize), SimError> {
+    let sent = truth.borrow().messages.clone();
+    let (mut delivered, mut read, mut acknowledged) = (0, 0, 0);
+    for message in sent {
+        let get = GetMessage {
+            id: message.id.clone(),
+            by: Principal::Admin,
+        };
+        match h.directory.send(get).await? {
+            Ok(stored) if stored.to_agent_id == message.to_agent_id => {
+                delivered += 1;
+                read += usize::from(stored.read_at.is_some());
+                acknowledged += usize::from(message.requires_ack && stored.acknowledged_at.is_some());
+            }
+            Ok(_) => {}
+            Err(e) if e.code == ErrorCode::MessageNotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok((delivered, read, acknowledged))
+}
