@@ -21,3 +21,4 @@ mod slo;
 mod smoke;
 mod suitable_agents;
 mod tasks;
+mod wiring;
