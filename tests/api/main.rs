@@ -27,3 +27,4 @@ mod slo;
 mod smoke;
 mod suitable_agents;
 mod tasks;
+mod wiring;
