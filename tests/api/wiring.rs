@@ -1142,29 +1142,3 @@ async fn a_failed_or_cancelled_blocker_keeps_the_task_blocked_and_sends_no_notic
     assert_eq!(released["status"], "ready");
     app.stop().await;
 }
-
-// ---------------------------------------------------------------------------------------------------------
-// Mis-wired, kept as evidence (SQLite only; see the reason).
-
-#[actix_rt::test]
-#[ignore = "BUG: the blocker_resolved notice names only the released task, not the blocker whose completion released it"]
-async fn the_blocker_resolved_notice_names_the_blocker_that_finished() {
-    let Some(app) = spawn_app(Backend::Sqlite).await else {
-        return;
-    };
-    disable_escalation_rules(&app).await;
-    app.agent("yuri").await;
-    app.agent("ada").await;
-    let schema = id(&app.task(json!({"title": "Schema", "assigneeId": "ada"})).await);
-    let reports = id(&app.task(json!({"title": "Reports", "assigneeId": "yuri"})).await);
-    depend(&app, &reports, &schema).await;
-    finish(&app, &schema).await;
-    let told = notices(&app, "yuri").await;
-    assert_eq!(told.len(), 1, "{told:?}");
-    let notice = &told[0];
-    assert_eq!(notice["taskId"], reports.as_str());
-    // The blocker that finished, linked and named, so the assignee knows what changed.
-    assert_eq!(notice["relatedTaskIds"], json!([schema]), "{notice}");
-    assert!(text(&notice["body"]).contains("Schema"), "{notice}");
-    app.stop().await;
-}
