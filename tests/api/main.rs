@@ -11,6 +11,11 @@ mod dependencies;
 mod escalation_actions;
 mod escalation_defaults;
 mod escalation_rules;
+mod loadgen_stats;
+/// The load generator's pure logic, tested in `loadgen_stats`; what only the generator uses is unused here.
+#[allow(dead_code)]
+#[path = "../../examples/loadgen/stats.rs"]
+mod loadgen_stats_lib;
 mod messages;
 mod messaging;
 mod messaging_delivery;
