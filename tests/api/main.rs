@@ -16,6 +16,7 @@ mod messaging;
 mod messaging_delivery;
 mod messaging_load;
 mod messaging_ticks;
+mod metrics;
 mod persistence;
 mod slo;
 mod smoke;
