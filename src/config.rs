@@ -76,6 +76,10 @@ pub struct Settings {
     /// HTTP worker threads (0 = one per core).
     #[arg(long, env = "MC_WORKERS", default_value_t = 0)]
     pub workers: usize,
+    /// Serve `GET /metrics` without a token (for a Prometheus server on a trusted network); otherwise it
+    /// needs the admin token. `MC_METRICS_PUBLIC` accepts true/false, 1/0, yes/no, on/off.
+    #[arg(long, env = "MC_METRICS_PUBLIC", value_parser = clap::builder::BoolishValueParser::new())]
+    pub metrics_public: bool,
 }
 
 /// Where the data lives; shared by `serve`, `migrate` and `token rotate-admin`.
@@ -110,6 +114,8 @@ pub struct Config {
     pub escalation: EscalationConfig,
     pub body_limit: usize,
     pub workers: usize,
+    /// `GET /metrics` without a token (`MC_METRICS_PUBLIC`).
+    pub metrics_public: bool,
     pub store: StoreOptions,
     pub clock: SharedClock,
 }
@@ -179,6 +185,7 @@ impl Config {
             escalation_webhook_url: None,
             body_limit: 1_048_576,
             workers: 1,
+            metrics_public: false,
         })?;
         config.tick = None;
         Ok(config)
@@ -285,6 +292,7 @@ impl Config {
                     },
                     body_limit: settings.body_limit,
                     workers: settings.workers,
+                    metrics_public: settings.metrics_public,
                     store,
                     clock: Arc::new(SystemClock),
                 })
@@ -355,6 +363,13 @@ mod tests {
         assert_eq!(config.capacity, CapacityLimits::default());
         assert_eq!(config.slo, SloThresholds::default());
         assert_eq!(config.escalation, EscalationConfig::default());
+        assert!(!config.metrics_public);
+    }
+
+    #[test]
+    fn metrics_can_be_made_public() {
+        let cli = Cli::try_parse_from(["mc", "--metrics-public"]).unwrap();
+        assert!(Config::from_settings(cli.settings).unwrap().metrics_public);
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod ids;
+pub mod observability;
 pub mod runtime;
 pub mod store;
 

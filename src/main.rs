@@ -81,6 +81,8 @@ fn serve(settings: Settings) -> Result<(), String> {
     let config = Config::from_settings(settings).map_err(|e| e.to_string())?;
     let listener = TcpListener::bind(config.bind).map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
+    // Before the runtime starts, so the boot's own commits are counted too.
+    mission_control::observability::install();
     actix_rt::System::new().block_on(async move {
         let database = format!("{} ({})", config.database_url.redacted(), config.database_url.backend());
         let runtime = Runtime::start(config).await.map_err(|e| e.to_string())?;

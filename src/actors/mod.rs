@@ -61,7 +61,21 @@ where
     M: actix::Message<Result = AppResult<T>> + Send + 'static,
     T: Send + 'static,
 {
-    addr.send(msg).await.map_err(AppError::mailbox)?
+    request(addr, msg).await.map_err(AppError::mailbox)?
+}
+
+/// Sends a request to an actor and waits for the reply, counting it in the mailbox depth of the actor's kind
+/// meanwhile (actix does not expose a mailbox's length). The mailbox error is left to the caller, for
+/// requests whose failure means something else (an agent deleted while a long poll waited on it).
+pub async fn request<A, M>(addr: &actix::Addr<A>, msg: M) -> Result<M::Result, actix::MailboxError>
+where
+    A: Actor + actix::Handler<M>,
+    A::Context: actix::dev::ToEnvelope<A, M>,
+    M: actix::Message + Send + 'static,
+    M::Result: Send,
+{
+    let _waiting = crate::observability::InMailbox::enter::<A>();
+    addr.send(msg).await
 }
 
 /// Commits `ops`, then runs `apply` on the actor's state; the actor's mailbox waits for both.

@@ -1,7 +1,7 @@
 //! `/api/agents`: register, list, read, change, delete, rotate tokens, heartbeat.
 
 use super::extract::{Caller, Json, OptionalJson};
-use super::{page_request, send};
+use super::{page_request, request, send};
 use crate::actors::directory::messages::{self as dir, AgentFilter, AgentWithToken, DeletedAgent};
 use crate::domain::agent::{AgentDraft, AgentPatch};
 use crate::domain::query::Page;
@@ -147,11 +147,8 @@ pub async fn heartbeat(
     OptionalJson(body): OptionalJson<HeartbeatBody>,
 ) -> AppResult<HttpResponse> {
     if let Some(task_id) = &body.current_task_id {
-        let exists = handles
-            .board
-            .send(crate::actors::task_board::messages::TaskExists { id: task_id.clone() })
-            .await
-            .map_err(AppError::mailbox)?;
+        let known = crate::actors::task_board::messages::TaskExists { id: task_id.clone() };
+        let exists = request(&handles.board, known).await.map_err(AppError::mailbox)?;
         if !exists {
             return Err(AppError::task_not_found(task_id));
         }

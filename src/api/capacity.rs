@@ -1,8 +1,8 @@
 //! Capacity: an agent's load and forecast, the fleet's, suitable agents for a task, auto-assignment.
 
 use super::extract::{Caller, Json, OptionalJson};
-use super::send;
 use super::tasks::EmptyBody;
+use super::{request, send};
 use crate::actors::capacity::{
     AgentCapacity, AgentForecast, AutoAssign, AutoAssignment, Fleet, FleetCapacity, SuitableAgents,
 };
@@ -73,7 +73,7 @@ pub async fn forecast(handles: web::Data<Handles>, _: Caller, id: web::Path<Stri
 #[utoipa::path(get, path = "/api/capacity", tag = "capacity",
     responses((status = 200, body = FleetCapacity)), security(("bearer" = [])))]
 pub async fn fleet(handles: web::Data<Handles>, _: Caller) -> AppResult<HttpResponse> {
-    let fleet = handles.capacity.send(Fleet).await.map_err(AppError::mailbox)?;
+    let fleet = request(&handles.capacity, Fleet).await.map_err(AppError::mailbox)?;
     Ok(HttpResponse::Ok().json(fleet))
 }
 

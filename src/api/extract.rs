@@ -1,5 +1,6 @@
 //! Extractors: who is calling (bearer token → principal) and JSON bodies with errors that name the field.
 
+use crate::actors::ask;
 use crate::actors::directory::messages::Authenticate;
 use crate::domain::Principal;
 use crate::error::{AppError, ErrorCode};
@@ -36,11 +37,7 @@ impl FromRequest for Caller {
                 )
             })?;
             let handles = handles.ok_or_else(|| AppError::internal("runtime handles are not registered"))?;
-            let principal = handles
-                .directory
-                .send(Authenticate { token })
-                .await
-                .map_err(AppError::mailbox)??;
+            let principal = ask(&handles.directory, Authenticate { token }).await?;
             Ok(Caller(principal))
         })
     }

@@ -14,12 +14,15 @@ pub mod server;
 mod slo;
 mod stream;
 mod tasks;
+mod telemetry;
 mod templates;
 
 pub use openapi::ApiDoc;
 
 /// Every handler forwards with this: send, and flatten the mailbox error into the reply's error.
 use crate::actors::ask as send;
+/// For the few requests whose reply is not a `Result`; like `send`, it counts in the mailbox depth.
+use crate::actors::request;
 use crate::domain::query::{PageRequest, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::error::{AppError, AppResult};
 use actix_web::web;
@@ -28,6 +31,7 @@ use actix_web::web;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/api/openapi.json", web::get().to(openapi::document))
+        .route("/metrics", web::get().to(telemetry::metrics))
         .service(
             web::scope("/api")
                 .route("/agents", web::post().to(agents::register))

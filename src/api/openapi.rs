@@ -1,6 +1,6 @@
 //! The OpenAPI 3 document, generated from the handlers' annotations and the types' schemas.
 
-use super::{activity, agents, capacity, escalation, health, messages, slo, stream, tasks, templates};
+use super::{activity, agents, capacity, escalation, health, messages, slo, stream, tasks, telemetry, templates};
 use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -9,7 +9,7 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(title = "Mission Control", description = "An actor-model runtime for teams of AI agents."),
     paths(
-        health::healthz,
+        health::healthz, telemetry::metrics,
         agents::register, agents::list, agents::get, agents::update, agents::delete, agents::rotate_token,
         agents::heartbeat,
         tasks::create, tasks::list, tasks::get, tasks::update, tasks::transition, tasks::assign, tasks::claim,

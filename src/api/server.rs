@@ -14,6 +14,8 @@ pub fn build(handles: Handles, listener: TcpListener, signals: bool) -> std::io:
         n => n,
     };
     let body_limit = handles.config.body_limit;
+    // Before the first request, so the middleware's first count is not lost to the no-op recorder.
+    crate::observability::install();
     let data = web::Data::new(handles);
     let mut server = HttpServer::new(move || {
         App::new()
@@ -21,6 +23,7 @@ pub fn build(handles: Handles, listener: TcpListener, signals: bool) -> std::io:
             .app_data(web::PayloadConfig::new(body_limit))
             .app_data(query_config())
             .app_data(path_config())
+            .wrap(middleware::from_fn(super::telemetry::track))
             .wrap(middleware::Logger::new("%r %s %Dms"))
             .configure(super::configure)
     })

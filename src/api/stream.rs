@@ -9,6 +9,7 @@
 //! wait for it, and catches up from the inbox listing when it reconnects.
 
 use super::extract::bearer_token;
+use super::send;
 use crate::actors::agent::messages::Stream;
 use crate::actors::directory::messages::{self as dir, Authenticate};
 use crate::domain::Principal;
@@ -40,11 +41,7 @@ async fn authenticate(handles: &Handles, req: &HttpRequest) -> AppResult<Princip
             "missing token (Authorization: Bearer <token>, or ?token=)",
         )
     })?;
-    handles
-        .directory
-        .send(Authenticate { token })
-        .await
-        .map_err(AppError::mailbox)?
+    send(&handles.directory, Authenticate { token }).await
 }
 
 #[utoipa::path(get, path = "/api/agents/{id}/stream", tag = "messages",
@@ -60,14 +57,11 @@ pub async fn stream(
 ) -> AppResult<HttpResponse> {
     let by = authenticate(&handles, &req).await?;
     let key = id.into_inner();
-    let opened = handles
-        .directory
-        .send(dir::OpenStream {
-            key: key.clone(),
-            by: by.clone(),
-        })
-        .await
-        .map_err(AppError::mailbox)??;
+    let open = dir::OpenStream {
+        key: key.clone(),
+        by: by.clone(),
+    };
+    let opened = send(&handles.directory, open).await?;
     let (response, session, frames) = actix_ws::handle(&req, body).map_err(|e| {
         AppError::new(
             ErrorCode::ValidationFailed,

@@ -1,7 +1,7 @@
 //! `/api/message-templates`: the admin manages templates; every caller may list and read them.
 
 use super::extract::{Caller, Json};
-use super::send;
+use super::{request, send};
 use crate::actors::templates::{CreateTemplate, DeleteTemplate, GetTemplate, ListTemplates, UpdateTemplate};
 use crate::domain::template::{MessageTemplate, TemplateDraft, TemplatePatch};
 use crate::error::{AppError, AppResult};
@@ -23,7 +23,9 @@ pub async fn create(
     responses((status = 200, description = "Every template, by name", body = Vec<MessageTemplate>)),
     security(("bearer" = [])))]
 pub async fn list(handles: web::Data<Handles>, _: Caller) -> AppResult<HttpResponse> {
-    let templates = handles.templates.send(ListTemplates).await.map_err(AppError::mailbox)?;
+    let templates = request(&handles.templates, ListTemplates)
+        .await
+        .map_err(AppError::mailbox)?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": templates })))
 }
 

@@ -18,6 +18,7 @@ use crate::domain::escalation::{ActionResult, Escalation, EscalationRule};
 use crate::domain::slo::SloBreach;
 use crate::domain::template::MessageTemplate;
 use crate::domain::{Activity, Agent, Message, Task};
+use crate::observability;
 use diesel::prelude::*;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -414,6 +415,7 @@ fn writer_loop(mut conn: AnyConnection, mut commands: mpsc::Receiver<Command>) {
 
 /// One transaction for the group, one savepoint per batch; answers in arrival order after the commit.
 fn commit_group(conn: &mut AnyConnection, batches: Vec<Batch>) {
+    let started = std::time::Instant::now();
     let mut outcomes: Vec<Result<(), String>> = Vec::with_capacity(batches.len());
     let committed = conn.transaction::<_, diesel::result::Error, _>(|conn| {
         for batch in &batches {
@@ -427,6 +429,8 @@ fn commit_group(conn: &mut AnyConnection, batches: Vec<Batch>) {
         }
         Ok(())
     });
+    let ops = batches.iter().map(|batch| batch.ops.len()).sum();
+    observability::journal_commit(batches.len(), ops, started.elapsed());
     match committed {
         Ok(()) => {
             for (batch, outcome) in batches.into_iter().zip(outcomes) {

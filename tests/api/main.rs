@@ -21,6 +21,7 @@ mod messaging;
 mod messaging_delivery;
 mod messaging_load;
 mod messaging_ticks;
+mod metrics;
 mod persistence;
 mod simulation;
 // The simulation is an example (`cargo run --example simulate`); this test runs its engine as a module. The

@@ -5,11 +5,12 @@ use super::messages::{self as agent_msg, *};
 use super::outbox::KeyState;
 use super::AgentActor;
 use crate::actors::task_board::messages::MissingTasks;
-use crate::actors::{atomic, persist_then, reply_now};
+use crate::actors::{ask, atomic, persist_then, reply_now};
 use crate::domain::message::{self as rules, Message, MessageType, Sender};
 use crate::domain::{Activity, ActivityKind, AgentStatus, Principal};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::ids::new_id;
+use crate::observability;
 use crate::store::{message_queries, WriteOp};
 use actix::fut::{self, ActorFutureExt};
 use actix::prelude::*;
@@ -176,6 +177,7 @@ impl Handler<SendMessage> for AgentActor {
         if let Err(e) = self.take_send_slot(now) {
             return reply_now(Err(e));
         }
+        observability::message_sent(message.sender_kind.as_str());
         message.idempotency_key = msg.idempotency_key.clone();
         if let Some(key) = &msg.idempotency_key {
             self.outbox.reserve(key.clone());
@@ -197,10 +199,7 @@ impl Handler<SendMessage> for AgentActor {
                     return Err(AppError::task_not_found(first));
                 }
             }
-            recipient
-                .send(Deliver { message, by })
-                .await
-                .map_err(AppError::mailbox)?
+            ask(&recipient, Deliver { message, by }).await
         };
         let key = msg.idempotency_key;
         Box::pin(fut::wrap_future::<_, Self>(delivery).map(move |delivered, actor, _| {
@@ -239,6 +238,7 @@ impl Handler<Deliver> for AgentActor {
             WriteOp::activity(&sent_activity(&message, &msg.by)),
         ];
         atomic(persist_then(&self.deps.journal, ops, move |actor: &mut AgentActor| {
+            observability::message_delivered(message.sender_kind.as_str());
             actor.inbox.deliver(message.clone());
             Ok(message)
         }))
@@ -488,6 +488,7 @@ impl Handler<Acknowledge> for AgentActor {
             match rules::compose(draft, new_id(), sender, recipient, now, self.deps.messaging.ttl_ms()) {
                 Ok(mut message) => {
                     message.reply_to_id = Some(original.id.clone());
+                    observability::message_sent(message.sender_kind.as_str());
                     ops.push(WriteOp::insert_message(&message));
                     ops.push(WriteOp::activity(&sent_activity(&message, &msg.by)));
                     reply = Some((target.addr, message));
@@ -529,6 +530,7 @@ impl Handler<Acknowledge> for AgentActor {
         let fut = persist_then(&self.deps.journal, ops, move |actor: &mut AgentActor| {
             actor.inbox.update(acknowledged.clone());
             let reply = reply.map(|(addr, message)| {
+                observability::message_delivered(message.sender_kind.as_str());
                 addr.do_send(Delivered(message.clone()));
                 message
             });

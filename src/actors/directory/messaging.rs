@@ -5,13 +5,14 @@ use super::messages::*;
 use super::AgentDirectory;
 use crate::actors::agent::messages::{self as agent_msg, Overdue, ReplyTarget};
 use crate::actors::agent::AgentActor;
-use crate::actors::reply_now;
 use crate::actors::task_board::messages::AgentTasks;
+use crate::actors::{ask, reply_now, request};
 use crate::domain::capacity;
 use crate::domain::message::{self as rules, Recipient, Sender};
 use crate::domain::{AgentLevel, AgentStatus, Principal, TaskStatus};
 use crate::error::{AppError, AppResult};
 use crate::ids::new_id;
+use crate::observability;
 use crate::store::{message_queries, Store};
 use actix::fut::{self, ActorFutureExt};
 use actix::prelude::*;
@@ -49,7 +50,7 @@ where
 {
     Box::pin(async move {
         let (id, addr) = target?;
-        addr.send(msg).await.map_err(|_| AppError::agent_not_found(&id))?
+        request(&addr, msg).await.map_err(|_| AppError::agent_not_found(&id))?
     })
 }
 
@@ -88,7 +89,7 @@ impl Handler<SendMessage> for AgentDirectory {
                 by: msg.by,
                 idempotency_key: msg.idempotency_key,
             };
-            sender.send(send).await.map_err(AppError::mailbox)?
+            ask(&sender, send).await
         })
     }
 }
@@ -117,12 +118,12 @@ impl Handler<SendSystemMessage> for AgentDirectory {
         });
         Box::pin(async move {
             let (message, addr) = routed?;
-            addr.send(agent_msg::Deliver {
+            observability::message_sent(message.sender_kind.as_str());
+            let deliver = agent_msg::Deliver {
                 message,
                 by: Principal::System,
-            })
-            .await
-            .map_err(AppError::mailbox)?
+            };
+            ask(&addr, deliver).await
         })
     }
 }

@@ -13,6 +13,7 @@ use crate::domain::escalation::{self, Decision, Escalation, EscalationRule, Ladd
 use crate::domain::Task;
 use crate::error::{AppError, AppResult};
 use crate::ids::new_id;
+use crate::observability;
 use crate::store::WriteOp;
 use actix::fut::{self, ActorFutureExt};
 use actix::prelude::*;
@@ -254,6 +255,7 @@ impl EscalationScheduler {
                     }
                     for p in &pass.fire {
                         let e = &p.escalation;
+                        observability::escalation_recorded(&e.rule_name);
                         if let Some(task) = &e.task_id {
                             scheduler
                                 .ladders

@@ -46,6 +46,7 @@ use crate::domain::slo::{BreachKind, SloBreach};
 use crate::domain::{Activity, ActivityKind, Agent, Principal, Task};
 use crate::error::{AppError, AppResult};
 use crate::ids::new_id;
+use crate::observability;
 use crate::store::{message_queries, WriteOp};
 use actix::fut::{self, ActorFutureExt};
 use actix::prelude::*;
@@ -257,6 +258,9 @@ async fn sweep_messages(deps: Deps, directory: Addr<AgentDirectory>, board: Addr
     if !escalations.is_empty() {
         let ops = escalations.iter().map(WriteOp::insert_escalation).collect();
         deps.journal.commit(ops).await.map_err(AppError::store)?;
+        for e in &escalations {
+            observability::escalation_recorded(&e.rule_name);
+        }
     }
     Ok(SweepReport {
         escalated_message_ids,

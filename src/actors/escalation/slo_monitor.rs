@@ -15,6 +15,7 @@ use crate::domain::slo::{self, BreachKind, SloBreach};
 use crate::domain::{Activity, ActivityKind, Principal, Task};
 use crate::error::{AppError, AppResult};
 use crate::ids::new_id;
+use crate::observability;
 use crate::store::WriteOp;
 use actix::fut::{self, ActorFutureExt};
 use actix::prelude::*;
@@ -95,7 +96,11 @@ impl EscalationScheduler {
                         return reply_now(Err(AppError::store(e)));
                     }
                     for f in &found {
+                        for breach in &f.breaches {
+                            observability::slo_breach(breach.kind.as_str());
+                        }
                         if let Some(e) = &f.escalation {
+                            observability::escalation_recorded(&e.rule_name);
                             scheduler
                                 .slo_rungs
                                 .entry(f.task.id.clone())

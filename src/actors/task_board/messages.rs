@@ -230,6 +230,12 @@ pub struct PastDeadline {
 #[rtype(result = "Vec<Task>")]
 pub struct OpenTasks;
 
+/// How many open tasks are in each non-terminal status, zeros included: the metrics scrape needs the counts
+/// of this runtime's board, not a copy of its tasks.
+#[derive(Message)]
+#[rtype(result = "Vec<(TaskStatus, usize)>")]
+pub struct CountOpenTasks;
+
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct SetDirectory(pub Addr<AgentDirectory>);

@@ -137,6 +137,24 @@ impl TaskBoard {
     }
 }
 
+impl Handler<messages::CountOpenTasks> for TaskBoard {
+    type Result = MessageResult<messages::CountOpenTasks>;
+
+    fn handle(&mut self, _: messages::CountOpenTasks, _: &mut Context<Self>) -> Self::Result {
+        let mut counts: Vec<(TaskStatus, usize)> = TaskStatus::ALL
+            .iter()
+            .filter(|status| !status.is_terminal())
+            .map(|&status| (status, 0))
+            .collect();
+        for task in self.open.values() {
+            if let Some((_, n)) = counts.iter_mut().find(|(status, _)| *status == task.status) {
+                *n += 1;
+            }
+        }
+        MessageResult(counts)
+    }
+}
+
 impl Actor for TaskBoard {
     type Context = Context<Self>;
 
