@@ -2,6 +2,9 @@
 //! `MC_TEST_POSTGRES_URL` is set) PostgreSQL.
 
 mod activity;
+mod agent_client;
+#[path = "../../examples/agent_client/client.rs"]
+mod agent_client_lib;
 mod agents;
 mod auth;
 mod bad_input;
