@@ -11,6 +11,7 @@ mod sim;
 use clap::Parser;
 use sim::workload::Shape;
 use sim::SimConfig;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -88,7 +89,8 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    println!("{report}");
+    // A reader that stops early (`| head`) is no failure of the run; the exit code still says how it went.
+    let _ = writeln!(std::io::stdout().lock(), "{report}");
     if let Some(path) = &args.json {
         let written = serde_json::to_vec_pretty(&report)
             .map_err(|e| e.to_string())

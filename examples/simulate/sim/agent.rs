@@ -34,13 +34,10 @@ struct Work {
     worked_minutes: i64,
 }
 
-/// What one minute of an agent's life did, for the report.
+/// What one minute of an agent's life did that the runtime does not count itself, for the report.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Minute {
-    pub completed: usize,
     pub failed: usize,
-    pub claimed: usize,
-    pub went_silent: bool,
 }
 
 pub struct Brain {
@@ -98,7 +95,6 @@ impl Brain {
                 .is_some_and(|after| work.worked_minutes >= after)
             {
                 truth.borrow_mut().silent_since.insert(self.id.clone(), now);
-                minute.went_silent = true;
                 return Ok(minute);
             }
             if work.remaining_minutes <= 0 {
@@ -108,7 +104,6 @@ impl Brain {
                     minute.failed += 1;
                 } else {
                     self.complete(h, truth, &finished).await?;
-                    minute.completed += 1;
                 }
             }
         }
@@ -116,7 +111,7 @@ impl Brain {
             self.ask_about_long_work(h, truth, now).await?;
         }
         if self.work.is_none() && wake.capacity.can_accept_work && !wake.ready.is_empty() {
-            minute.claimed += self.claim(h, truth).await?;
+            self.claim(h, truth).await?;
         }
         Ok(minute)
     }
@@ -207,7 +202,7 @@ impl Brain {
         Ok(())
     }
 
-    async fn claim(&mut self, h: &Handles, truth: &Rc<RefCell<Truth>>) -> Result<usize, SimError> {
+    async fn claim(&mut self, h: &Handles, truth: &Rc<RefCell<Truth>>) -> Result<(), SimError> {
         let claim = Claim {
             agent: self.id.clone(),
             force: false,
@@ -215,7 +210,7 @@ impl Brain {
         };
         let task = match h.board.send(claim).await? {
             Ok(task) => task,
-            Err(e) if matches!(e.code, ErrorCode::NoTaskAvailable | ErrorCode::AgentAtCapacity) => return Ok(0),
+            Err(e) if matches!(e.code, ErrorCode::NoTaskAvailable | ErrorCode::AgentAtCapacity) => return Ok(()),
             Err(e) => return Err(e.into()),
         };
         let mut truth = truth.borrow_mut();
@@ -231,7 +226,7 @@ impl Brain {
             attempt,
             worked_minutes: 0,
         });
-        Ok(1)
+        Ok(())
     }
 
     async fn complete(&self, h: &Handles, truth: &Rc<RefCell<Truth>>, work: &Work) -> Result<(), SimError> {

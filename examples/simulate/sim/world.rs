@@ -45,7 +45,8 @@ pub struct RunOptions {
 #[derive(Debug)]
 pub struct RunOutcome {
     pub truth: Truth,
-    pub minutes: i64,
+    /// From the first arrival (minute 0) to the last completion.
+    pub makespan_minutes: i64,
     pub restarted_at_minute: Option<i64>,
     pub escalations: Vec<Escalation>,
     /// Task ids the runtime no longer knows, or whose finished work it forgot.
@@ -129,7 +130,7 @@ pub async fn run(workload: Workload, options: &RunOptions) -> Result<RunOutcome,
     let truth = truth.borrow().clone();
     Ok(RunOutcome {
         truth,
-        minutes: last_finish_minute,
+        makespan_minutes: last_finish_minute,
         restarted_at_minute,
         escalations,
         lost_tasks,
