@@ -1,6 +1,6 @@
 //! The figures of a run: the seed's success metrics, measured. Printed as text, and as JSON with `--json`.
 
-use super::world::{was_useful, RunOutcome};
+use super::world::RunOutcome;
 use super::SimConfig;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -123,7 +123,8 @@ impl Report {
         let mut by_rule: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
         let mut useful = 0;
         for escalation in &team.escalations {
-            let was = was_useful(truth, escalation);
+            // The simulation rated every escalation against its truth and the runtime stored the rating.
+            let was = escalation.useful == Some(true);
             let entry = by_rule.entry(escalation.rule_name.as_str()).or_default();
             entry.0 += 1;
             entry.1 += usize::from(was);

@@ -304,7 +304,7 @@ async fn judge_escalations(h: &Handles, truth: &Rc<RefCell<Truth>>) -> Result<Ve
 
 /// Useful when the task really was stuck when it fired; for a missed acknowledgement, when the recipient
 /// really had gone silent.
-pub fn was_useful(truth: &Truth, escalation: &Escalation) -> bool {
+fn was_useful(truth: &Truth, escalation: &Escalation) -> bool {
     if let Some(message) = escalation.message_id.as_deref().and_then(|id| truth.message(id)) {
         return truth.is_silent(&message.to_agent_id, escalation.triggered_at);
     }
