@@ -70,6 +70,13 @@ pub struct Settings {
     /// Where escalation `webhook` actions without a `url`, and escalations that reach a human, POST their JSON.
     #[arg(long, env = "MC_ESCALATION_WEBHOOK_URL")]
     pub escalation_webhook_url: Option<String>,
+    /// Delivery attempts of an outbox row (alert, webhook, page) before it is `dead`.
+    #[arg(long, env = "MC_OUTBOX_MAX_ATTEMPTS", default_value_t = 8)]
+    pub outbox_max_attempts: u32,
+    /// Whether this process delivers the outbox. Off, rows are written and wait (for a node that is not the
+    /// dispatcher, or to hold deliveries while a receiver is down). Accepts true/false, 1/0, yes/no, on/off.
+    #[arg(long, env = "MC_OUTBOX_DISPATCH", default_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub outbox_dispatch: bool,
     /// Largest accepted request body, in bytes; larger bodies get 413.
     #[arg(long, env = "MC_BODY_LIMIT", default_value_t = 1_048_576)]
     pub body_limit: usize,
@@ -135,6 +142,10 @@ pub struct EscalationConfig {
     pub max_depth: u32,
     /// The default webhook (`MC_ESCALATION_WEBHOOK_URL`).
     pub webhook_url: Option<String>,
+    /// Delivery attempts of an outbox row before it is dead (`MC_OUTBOX_MAX_ATTEMPTS`).
+    pub outbox_max_attempts: u32,
+    /// Whether this process delivers the outbox (`MC_OUTBOX_DISPATCH`).
+    pub dispatch: bool,
 }
 
 impl Default for EscalationConfig {
@@ -142,6 +153,8 @@ impl Default for EscalationConfig {
         EscalationConfig {
             max_depth: 3,
             webhook_url: None,
+            outbox_max_attempts: crate::domain::outbox::DEFAULT_MAX_ATTEMPTS,
+            dispatch: true,
         }
     }
 }
@@ -183,6 +196,8 @@ impl Config {
             slo_critical_remaining: "10m".into(),
             escalation_max_depth: 3,
             escalation_webhook_url: None,
+            outbox_max_attempts: crate::domain::outbox::DEFAULT_MAX_ATTEMPTS,
+            outbox_dispatch: true,
             body_limit: 1_048_576,
             workers: 1,
             metrics_public: false,
@@ -239,6 +254,9 @@ impl Config {
         if !(1..=10).contains(&settings.escalation_max_depth) {
             problems.push("MC_ESCALATION_MAX_DEPTH must be between 1 and 10".into());
         }
+        if !(1..=100).contains(&settings.outbox_max_attempts) {
+            problems.push("MC_OUTBOX_MAX_ATTEMPTS must be between 1 and 100".into());
+        }
         let webhook_url = settings.escalation_webhook_url.filter(|u| !u.trim().is_empty());
         if let Some(url) = &webhook_url {
             if reqwest::Url::parse(url).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {
@@ -289,6 +307,8 @@ impl Config {
                     escalation: EscalationConfig {
                         max_depth: settings.escalation_max_depth,
                         webhook_url,
+                        outbox_max_attempts: settings.outbox_max_attempts,
+                        dispatch: settings.outbox_dispatch,
                     },
                     body_limit: settings.body_limit,
                     workers: settings.workers,

@@ -31,6 +31,7 @@ pub enum ErrorCode {
     TemplateNotFound,
     EscalationRuleNotFound,
     EscalationNotFound,
+    OutboxItemNotFound,
     RouteNotFound,
     /// An agent asked for work and has no `ready` task assigned to it.
     NoTaskAvailable,
@@ -53,6 +54,8 @@ pub enum ErrorCode {
     TaskUnassigned,
     /// The message was already acknowledged; `details.acknowledgedAt` says when.
     AlreadyAcknowledged,
+    /// The outbox row was delivered already; there is nothing to retry.
+    AlreadyDelivered,
     PayloadTooLarge,
     RateLimited,
     /// The store could not commit or answer; nothing was changed.
@@ -75,6 +78,7 @@ impl ErrorCode {
             | RouteNotFound
             | EscalationRuleNotFound
             | EscalationNotFound
+            | OutboxItemNotFound
             | NoTaskAvailable
             | NoSuitableAgent => 404,
             MethodNotAllowed => 405,
@@ -87,7 +91,8 @@ impl ErrorCode {
             | AgentAtCapacity
             | BlockedByDependencies
             | TaskUnassigned
-            | AlreadyAcknowledged => 409,
+            | AlreadyAcknowledged
+            | AlreadyDelivered => 409,
             PayloadTooLarge => 413,
             RateLimited => 429,
             Internal => 500,

@@ -31,6 +31,8 @@ pub const JOURNAL_DURATION: &str = "mc_journal_commit_duration_seconds";
 pub const OPEN_TASKS: &str = "mc_open_tasks";
 pub const ESCALATIONS: &str = "mc_escalations_total";
 pub const SLO_BREACHES: &str = "mc_slo_breaches_total";
+pub const OUTBOX_DEPTH: &str = "mc_outbox_rows";
+pub const OUTBOX_DELIVERIES: &str = "mc_outbox_deliveries_total";
 
 /// Request latency: from half a millisecond (a read from memory) to a minute (the longest long poll).
 const HTTP_BUCKETS: &[f64] = &[
@@ -133,14 +135,25 @@ fn describe() {
         "Escalations recorded in the history, by rule name (`ack_deadline` and `slo_breach` for the built-in ones)."
     );
     describe_counter!(SLO_BREACHES, "SLO breaches recorded, by kind.");
+    describe_gauge!(
+        OUTBOX_DEPTH,
+        "Outbox rows of the scraped runtime waiting for delivery (`pending`) or given up (`dead`), read at scrape time."
+    );
+    describe_counter!(
+        OUTBOX_DELIVERIES,
+        "Outbox delivery attempts by kind and result (`delivered`, `failed` and retried later, `dead`)."
+    );
 }
 
 /// Renders every metric in the Prometheus text format, with the scraped runtime's open tasks per status.
-pub fn render(open_tasks: &[(&'static str, usize)]) -> String {
+pub fn render(open_tasks: &[(&'static str, usize)], outbox: &[(&'static str, i64)]) -> String {
     let handle = install();
     let _scrape = SCRAPE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     for (status, count) in open_tasks {
         gauge!(OPEN_TASKS, "status" => *status).set(*count as f64);
+    }
+    for (status, count) in outbox {
+        gauge!(OUTBOX_DEPTH, "status" => *status).set(*count as f64);
     }
     handle.render()
 }
@@ -177,6 +190,10 @@ pub fn journal_commit(batches: usize, ops: usize, elapsed: Duration) {
 /// The rule's name, not its id: readable on a dashboard, and bounded by the rules the operator writes.
 pub fn escalation_recorded(rule: &str) {
     counter!(ESCALATIONS, "rule" => rule.to_string()).increment(1);
+}
+
+pub fn outbox_attempt(kind: &'static str, result: &'static str) {
+    counter!(OUTBOX_DELIVERIES, "kind" => kind, "result" => result).increment(1);
 }
 
 pub fn slo_breach(kind: &'static str) {

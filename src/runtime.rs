@@ -5,6 +5,7 @@ use crate::actors::agent::AgentState;
 use crate::actors::capacity::CapacityRegistry;
 use crate::actors::directory::messages::{SetTaskBoard, Tick};
 use crate::actors::directory::AgentDirectory;
+use crate::actors::dispatcher::{self, Dispatcher, OutboxSignal};
 use crate::actors::escalation::{self, EscalationScheduler, Neighbours, SchedulerBoot};
 use crate::actors::history::History;
 use crate::actors::task_board::messages::SetDirectory;
@@ -31,6 +32,7 @@ pub struct Handles {
     pub capacity: Addr<CapacityRegistry>,
     pub templates: Addr<TemplateLibrary>,
     pub escalation: Addr<EscalationScheduler>,
+    pub dispatcher: Addr<Dispatcher>,
     pub events: EventBus,
     pub history: History,
     pub clock: SharedClock,
@@ -39,13 +41,19 @@ pub struct Handles {
 
 impl Handles {
     /// Runs one round of periodic work now: the heartbeat monitor, message expiry, acknowledgement deadlines,
-    /// the SLO monitor and an evaluation of every open task against the escalation rules. The timer calls this in production; tests and simulations
-    /// call it after moving the clock.
+    /// the SLO monitor, an evaluation of every open task against the escalation rules, and the outbox rows
+    /// due for a retry. The timer calls this in production; tests and simulations call it after moving the
+    /// clock.
     pub async fn tick(&self) -> AppResult<TickReport> {
         let went_offline = self.directory.send(Tick).await.map_err(AppError::mailbox)??;
         let sweep = self
             .escalation
             .send(escalation::Tick)
+            .await
+            .map_err(AppError::mailbox)??;
+        // Retries that fell due; in-process deliveries are done when this returns, HTTP ones go on.
+        self.dispatcher
+            .send(dispatcher::DispatchDue { wait_for_http: false })
             .await
             .map_err(AppError::mailbox)??;
         Ok(TickReport {
@@ -129,7 +137,9 @@ impl Runtime {
         let admin_token = settle_admin_token(&config, &store, &journal).await?;
 
         let events = EventBus::default();
+        let (outbox, outbox_signals) = OutboxSignal::channel();
         let deps = Deps {
+            outbox,
             journal: journal.clone(),
             store: store.clone(),
             clock: config.clock.clone(),
@@ -161,7 +171,8 @@ impl Runtime {
             capacity: capacity.clone(),
             templates: templates.clone(),
         };
-        let escalation = EscalationScheduler::start(deps, neighbours, scheduler_boot, &events);
+        let dispatcher = Dispatcher::start(deps.clone(), directory.clone(), outbox_signals);
+        let escalation = EscalationScheduler::start(deps, neighbours, dispatcher.clone(), scheduler_boot, &events);
 
         let handles = Handles {
             directory,
@@ -169,6 +180,7 @@ impl Runtime {
             capacity,
             templates,
             escalation,
+            dispatcher,
             events,
             history: History::new(store.clone()),
             clock: config.clock.clone(),

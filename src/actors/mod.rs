@@ -15,6 +15,7 @@
 pub mod agent;
 pub mod capacity;
 pub mod directory;
+pub mod dispatcher;
 pub mod escalation;
 pub mod events;
 pub mod history;
@@ -37,6 +38,8 @@ pub use events::EventBus;
 #[derive(Clone)]
 pub struct Deps {
     pub journal: Journal,
+    /// Hands committed outbox rows to the dispatcher.
+    pub outbox: dispatcher::OutboxSignal,
     pub store: Store,
     pub clock: SharedClock,
     pub events: EventBus,

@@ -10,6 +10,7 @@ mod extract;
 mod health;
 mod messages;
 mod openapi;
+mod outbox;
 pub mod server;
 mod slo;
 mod stream;
@@ -99,6 +100,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/escalations", web::get().to(escalation::history))
                 .route("/escalations/stats", web::get().to(escalation::stats))
                 .route("/escalations/{id}/feedback", web::post().to(escalation::feedback))
+                .route("/outbox", web::get().to(outbox::list))
+                .route("/outbox/{id}", web::get().to(outbox::get))
+                .route("/outbox/{id}/retry", web::post().to(outbox::retry))
                 .route("/tasks/{id}/dependencies", web::post().to(tasks::add_dependency))
                 .route(
                     "/tasks/{id}/dependencies/{blocker_id}",

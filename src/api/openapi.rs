@@ -1,6 +1,8 @@
 //! The OpenAPI 3 document, generated from the handlers' annotations and the types' schemas.
 
-use super::{activity, agents, capacity, escalation, health, messages, slo, stream, tasks, telemetry, templates};
+use super::{
+    activity, agents, capacity, escalation, health, messages, outbox, slo, stream, tasks, telemetry, templates,
+};
 use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -25,11 +27,12 @@ use utoipa::{Modify, OpenApi};
         escalation::create_rule, escalation::list_rules, escalation::get_rule, escalation::update_rule,
         escalation::delete_rule, escalation::evaluate, escalation::check_all, escalation::history,
         escalation::feedback, escalation::stats,
+        outbox::list, outbox::get, outbox::retry,
     ),
     modifiers(&BearerAuth),
     tags((name = "agents"), (name = "tasks"), (name = "messages"), (name = "message-templates"),
         (name = "capacity"), (name = "slo"), (name = "escalation"),
-        (name = "activity"), (name = "health"))
+        (name = "outbox"), (name = "activity"), (name = "health"))
 )]
 pub struct ApiDoc;
 

@@ -1,7 +1,8 @@
 //! `GET /metrics` (Prometheus text format) and the middleware that counts and times every request.
 
 use super::extract::Caller;
-use super::request;
+use super::{request, send};
+use crate::actors::dispatcher::OutboxDepth;
 use crate::actors::task_board::messages::CountOpenTasks;
 use crate::error::{AppError, AppResult};
 use crate::observability;
@@ -34,7 +35,8 @@ pub async fn metrics(handles: web::Data<Handles>, req: HttpRequest) -> AppResult
         .into_iter()
         .map(|(status, count)| (status.as_str(), count))
         .collect();
-    let body = observability::render(&open_tasks);
+    let (pending, dead) = send(&handles.dispatcher, OutboxDepth).await?;
+    let body = observability::render(&open_tasks, &[("pending", pending), ("dead", dead)]);
     Ok(HttpResponse::Ok().content_type(PROMETHEUS_TEXT).body(body))
 }
 

@@ -620,7 +620,15 @@ pub fn decide(
 }
 
 text_enum! {
-    pub enum ActionStatus { Executed => "executed", Failed => "failed", Skipped => "skipped" }
+    /// `pending` while its outbox row waits for delivery; `failed` while a delivery is being retried (or when
+    /// an in-process step failed); `dead` once the outbox gave up.
+    pub enum ActionStatus {
+        Pending => "pending",
+        Executed => "executed",
+        Failed => "failed",
+        Dead => "dead",
+        Skipped => "skipped",
+    }
 }
 
 /// What one action of a firing did.
@@ -631,6 +639,9 @@ pub struct ActionResult {
     pub status: ActionStatus,
     /// What it did, why it failed, or why it was skipped.
     pub detail: String,
+    /// The outbox row that delivers this action's message, webhook or page (see `GET /api/outbox/{id}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbox_id: Option<String>,
 }
 
 /// One firing of a rule (or of a built-in escalation) for a task: the escalation history.

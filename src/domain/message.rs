@@ -87,7 +87,7 @@ impl Message {
 }
 
 /// What a sender asks for. Recipient and tasks are resolved by the actors before [`compose`] runs.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MessageDraft {
     /// The recipient's id or name.

@@ -9,6 +9,7 @@ pub mod dependency;
 pub mod escalation;
 pub mod matching;
 pub mod message;
+pub mod outbox;
 pub mod principal;
 pub mod query;
 pub mod slo;

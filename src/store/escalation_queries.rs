@@ -4,6 +4,7 @@ use super::rows::{EscalationRow, RuleRow};
 use super::schema::{escalation_rules, escalations};
 use super::{AnyConnection, StoreError};
 use crate::domain::escalation::{Escalation, EscalationRule};
+use crate::domain::outbox;
 use crate::domain::query::{EscalationQuery, Page};
 use diesel::prelude::*;
 
@@ -17,6 +18,24 @@ pub fn all_rules(conn: &mut AnyConnection) -> Result<Vec<EscalationRule>, StoreE
 
 fn to_escalations(rows: Vec<EscalationRow>) -> Result<Vec<Escalation>, StoreError> {
     rows.into_iter().map(Escalation::try_from).collect()
+}
+
+/// Each action delivered through the outbox shown as its row stands now (the row, not the escalation, is
+/// written by the dispatcher).
+fn with_deliveries(conn: &mut AnyConnection, mut escalations: Vec<Escalation>) -> Result<Vec<Escalation>, StoreError> {
+    let ids: Vec<String> = escalations
+        .iter()
+        .filter(|e| e.actions.iter().any(|a| a.outbox_id.is_some()))
+        .map(|e| e.id.clone())
+        .collect();
+    if ids.is_empty() {
+        return Ok(escalations);
+    }
+    let rows = super::outbox_queries::for_escalations(conn, &ids)?;
+    for e in &mut escalations {
+        outbox::overlay(&mut e.actions, &rows);
+    }
+    Ok(escalations)
 }
 
 /// Every unresolved firing: the rungs of the ladders the scheduler rebuilds at boot.
@@ -35,7 +54,8 @@ pub fn escalation_by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<Esc
         .select(EscalationRow::as_select())
         .first(conn)
         .optional()?;
-    row.map(Escalation::try_from).transpose()
+    let found = to_escalations(row.into_iter().collect())?;
+    Ok(with_deliveries(conn, found)?.pop())
 }
 
 /// The history, newest first, filtered.
@@ -59,7 +79,8 @@ pub fn list_escalations(conn: &mut AnyConnection, query: &EscalationQuery) -> Re
         q = q.filter(escalations::id.lt(cursor.clone()));
     }
     let rows = q.order(escalations::id.desc()).limit(query.page.limit + 1).load(conn)?;
-    Ok(Page::from_rows(to_escalations(rows)?, query.page.limit, |e| {
+    let found = to_escalations(rows)?;
+    Ok(Page::from_rows(with_deliveries(conn, found)?, query.page.limit, |e| {
         e.id.clone()
     }))
 }

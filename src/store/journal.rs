@@ -7,14 +7,16 @@
 //! journal's answer, which is what makes "acknowledged" mean "durable".
 
 use super::rows::{
-    ActivityRow, AgentRow, BreachRow, DependencyRow, EscalationRow, MessageRow, RuleRow, TaskRow, TemplateRow, TokenRow,
+    ActivityRow, AgentRow, BreachRow, DependencyRow, EscalationRow, MessageRow, OutboxRow, RuleRow, TaskRow,
+    TemplateRow, TokenRow,
 };
 use super::schema::{
-    activities, agents, api_tokens, escalation_rules, escalations, message_templates, messages, slo_breaches,
+    activities, agents, api_tokens, escalation_rules, escalations, message_templates, messages, outbox, slo_breaches,
     task_dependencies, tasks,
 };
 use super::{AnyConnection, StoreError};
 use crate::domain::escalation::{ActionResult, Escalation, EscalationRule};
+use crate::domain::outbox::OutboxItem;
 use crate::domain::slo::SloBreach;
 use crate::domain::template::MessageTemplate;
 use crate::domain::{Activity, Agent, Message, Task};
@@ -84,6 +86,10 @@ pub enum WriteOp {
         useful: bool,
         at: i64,
     },
+    /// A new outbox row; a row with the same dedupe key already stored wins (the effect was written before).
+    InsertOutbox(OutboxRow),
+    /// The outcome of a delivery attempt (or an operator's retry).
+    UpdateOutbox(OutboxRow),
 }
 
 impl WriteOp {
@@ -131,6 +137,12 @@ impl WriteOp {
             id: id.to_string(),
             actions: serde_json::to_string(actions).unwrap_or_else(|_| "[]".into()),
         }
+    }
+    pub fn insert_outbox(item: &OutboxItem) -> Self {
+        WriteOp::InsertOutbox(item.into())
+    }
+    pub fn update_outbox(item: &OutboxItem) -> Self {
+        WriteOp::UpdateOutbox(item.into())
     }
     pub fn agent_token(id: String, agent_id: &str, token_hash: String, now: i64) -> Self {
         WriteOp::InsertToken(TokenRow {
@@ -298,6 +310,22 @@ impl WriteOp {
                     ))
                     .execute(conn)?;
                 expect_one(n, "escalation feedback")
+            }
+            WriteOp::InsertOutbox(row) => {
+                // The writer is the only one inserting, inside its transaction: look, then insert. (The
+                // multi-backend connection has no portable ON CONFLICT.)
+                let written = outbox::table
+                    .filter(outbox::dedupe_key.eq(&row.dedupe_key))
+                    .select(diesel::dsl::count_star())
+                    .first::<i64>(conn)?;
+                if written > 0 {
+                    return Ok(());
+                }
+                diesel::insert_into(outbox::table).values(row).execute(conn).map(drop)
+            }
+            WriteOp::UpdateOutbox(row) => {
+                let n = diesel::update(outbox::table.find(&row.id)).set(row).execute(conn)?;
+                expect_one(n, "outbox update")
             }
         }
     }

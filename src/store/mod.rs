@@ -4,6 +4,7 @@
 pub mod escalation_queries;
 pub mod journal;
 pub mod message_queries;
+pub mod outbox_queries;
 pub mod queries;
 pub mod rows;
 pub mod schema;

@@ -2,11 +2,12 @@
 //! JSON-valued fields are TEXT; enums are TEXT parsed back through the domain's closed sets.
 
 use super::schema::{
-    activities, agents, api_tokens, escalation_rules, escalations, message_templates, messages, slo_breaches,
+    activities, agents, api_tokens, escalation_rules, escalations, message_templates, messages, outbox, slo_breaches,
     task_dependencies, tasks,
 };
 use super::StoreError;
 use crate::domain::escalation::{Escalation, EscalationRule};
+use crate::domain::outbox::OutboxItem;
 use crate::domain::slo::SloBreach;
 use crate::domain::template::MessageTemplate;
 use crate::domain::{Activity, Agent, Message, Task};
@@ -567,6 +568,68 @@ impl TryFrom<EscalationRow> for Escalation {
             useful: r.useful,
             rated_at: r.rated_at,
             message_id: r.message_id,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = outbox, treat_none_as_null = true)]
+pub struct OutboxRow {
+    pub id: String,
+    pub kind: String,
+    pub dedupe_key: String,
+    pub effect: String,
+    pub escalation_id: Option<String>,
+    pub action_index: Option<i32>,
+    pub task_id: Option<String>,
+    pub attempts: i32,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub result: Option<String>,
+    pub created_at: i64,
+    pub delivered_at: Option<i64>,
+    pub dead_at: Option<i64>,
+}
+
+impl From<&OutboxItem> for OutboxRow {
+    fn from(o: &OutboxItem) -> Self {
+        Self {
+            id: o.id.clone(),
+            kind: o.kind.as_str().into(),
+            dedupe_key: o.dedupe_key.clone(),
+            effect: to_json(&o.effect),
+            escalation_id: o.escalation_id.clone(),
+            action_index: o.action_index.and_then(|i| i32::try_from(i).ok()),
+            task_id: o.task_id.clone(),
+            attempts: i32::try_from(o.attempts).unwrap_or(i32::MAX),
+            next_attempt_at: o.next_attempt_at,
+            last_error: o.last_error.clone(),
+            result: o.result.clone(),
+            created_at: o.created_at,
+            delivered_at: o.delivered_at,
+            dead_at: o.dead_at,
+        }
+    }
+}
+
+impl TryFrom<OutboxRow> for OutboxItem {
+    type Error = StoreError;
+    fn try_from(r: OutboxRow) -> Result<Self, StoreError> {
+        Ok(OutboxItem {
+            kind: parse(&r.kind)?,
+            effect: from_json("outbox.effect", &r.effect)?,
+            action_index: r.action_index.and_then(|i| u32::try_from(i).ok()),
+            attempts: u32::try_from(r.attempts).map_err(|e| StoreError::Corrupt(format!("outbox.attempts: {e}")))?,
+            id: r.id,
+            dedupe_key: r.dedupe_key,
+            escalation_id: r.escalation_id,
+            task_id: r.task_id,
+            next_attempt_at: r.next_attempt_at,
+            last_error: r.last_error,
+            result: r.result,
+            created_at: r.created_at,
+            delivered_at: r.delivered_at,
+            dead_at: r.dead_at,
         })
     }
 }

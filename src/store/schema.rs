@@ -178,6 +178,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    outbox (id) {
+        id -> Text,
+        kind -> Text,
+        dedupe_key -> Text,
+        effect -> Text,
+        escalation_id -> Nullable<Text>,
+        action_index -> Nullable<Integer>,
+        task_id -> Nullable<Text>,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
+        last_error -> Nullable<Text>,
+        result -> Nullable<Text>,
+        created_at -> BigInt,
+        delivered_at -> Nullable<BigInt>,
+        dead_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     agents,
     api_tokens,
@@ -188,5 +207,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     message_templates,
     slo_breaches,
     escalation_rules,
-    escalations
+    escalations,
+    outbox
 );

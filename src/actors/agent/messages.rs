@@ -203,6 +203,10 @@ pub struct EscalateOverdue;
 pub struct Overdue {
     pub agent: Agent,
     pub messages: Vec<mail::Message>,
+    /// The `ack_deadline` escalation of each message, committed with its `escalatedAt`.
+    pub escalations: Vec<crate::domain::escalation::Escalation>,
+    /// The alert of each escalation, committed with it, for the dispatcher.
+    pub outbox: Vec<crate::domain::outbox::OutboxItem>,
 }
 
 /// Expired messages were deleted from the store: drop them from memory.

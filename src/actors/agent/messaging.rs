@@ -4,9 +4,12 @@
 use super::messages::{self as agent_msg, *};
 use super::outbox::KeyState;
 use super::AgentActor;
+use crate::actors::escalation::{paths, ACK_DEADLINE};
 use crate::actors::task_board::messages::MissingTasks;
 use crate::actors::{ask, atomic, persist_then, reply_now};
+use crate::domain::escalation::{ActionResult, ActionStatus, Escalation};
 use crate::domain::message::{self as rules, Message, MessageType, Sender};
+use crate::domain::outbox::OutboxItem;
 use crate::domain::{Activity, ActivityKind, AgentStatus, Principal};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::ids::new_id;
@@ -569,6 +572,8 @@ impl Handler<EscalateOverdue> for AgentActor {
     fn handle(&mut self, _: EscalateOverdue, _: &mut Context<Self>) -> Self::Result {
         let now = self.deps.now();
         let mut escalated = Vec::new();
+        let mut escalations = Vec::new();
+        let mut outbox = Vec::new();
         let mut ops = Vec::new();
         for message in self.inbox.open_messages() {
             if !message.is_overdue(now) || message.is_expired(now) {
@@ -595,14 +600,23 @@ impl Handler<EscalateOverdue> for AgentActor {
                 serde_json::json!({"messageId": next.id, "escalatedAt": now, "ackDeadlineAt": next.ack_deadline_at}),
             );
             activity.task_id = next.task_id.clone();
+            // The escalation and its alert ride on the same commit as `escalatedAt`: a crash loses all
+            // three or none.
+            let (escalation, alert) = overdue_escalation(&next, now);
             ops.push(WriteOp::update_message(&next));
             ops.push(WriteOp::activity(&activity));
+            ops.push(WriteOp::insert_escalation(&escalation));
+            ops.push(WriteOp::insert_outbox(&alert));
+            escalations.push(escalation);
+            outbox.push(alert);
             escalated.push(next);
         }
         if escalated.is_empty() {
             return atomic(reply_now(Ok(Overdue {
                 agent: self.agent.clone(),
                 messages: escalated,
+                escalations,
+                outbox,
             })));
         }
         atomic(persist_then(&self.deps.journal, ops, move |actor: &mut AgentActor| {
@@ -612,9 +626,35 @@ impl Handler<EscalateOverdue> for AgentActor {
             Ok(Overdue {
                 agent: actor.agent.clone(),
                 messages: escalated,
+                escalations,
+                outbox,
             })
         }))
     }
+}
+
+/// The `ack_deadline` escalation of an overdue message and the outbox row of its alert to the recipient's
+/// lead. The row's dedupe key is the message: it escalates once.
+fn overdue_escalation(message: &Message, now: i64) -> (Escalation, OutboxItem) {
+    let reason = paths::overdue_reason(message);
+    let alert = paths::overdue_alert(message, &reason);
+    let opened = Escalation::opened(new_id(), ACK_DEADLINE, message.task_id.clone(), 1, reason, now);
+    let row = OutboxItem::new(new_id(), format!("ack_deadline:{}", message.id), alert, now).for_escalation(
+        &opened.id,
+        0,
+        message.task_id.as_deref(),
+    );
+    let escalation = Escalation {
+        message_id: Some(message.id.clone()),
+        actions: vec![ActionResult {
+            kind: "escalate".into(),
+            status: ActionStatus::Pending,
+            detail: String::new(),
+            outbox_id: Some(row.id.clone()),
+        }],
+        ..opened
+    };
+    (escalation, row)
 }
 
 impl Handler<ForgetMessages> for AgentActor {

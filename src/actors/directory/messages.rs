@@ -134,6 +134,8 @@ pub struct ReplaySend {
 #[rtype(result = "AppResult<mail::Message>")]
 pub struct SendSystemMessage {
     pub draft: MessageDraft,
+    /// Stored with the message, so the outbox finds a delivery made before a crash.
+    pub idempotency_key: Option<String>,
 }
 
 #[derive(Message)]

@@ -113,7 +113,8 @@ impl Handler<SendSystemMessage> for AgentDirectory {
         let now = self.deps.now();
         let ttl = self.deps.messaging.ttl_ms();
         let routed = self.recipient(&msg.draft.to_agent_id).and_then(|(recipient, addr)| {
-            let message = rules::compose(msg.draft, new_id(), Sender::System, recipient, now, ttl)?;
+            let mut message = rules::compose(msg.draft, new_id(), Sender::System, recipient, now, ttl)?;
+            message.idempotency_key = msg.idempotency_key;
             Ok((message, addr))
         });
         Box::pin(async move {

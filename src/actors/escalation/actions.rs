@@ -1,25 +1,27 @@
-//! What a firing does: the rule's actions, in order, each through the owners' ordinary messages as
-//! `Principal::System`, each result recorded (`executed`, `failed` with the error, `skipped` with why). One
-//! failing action never stops the next. Later actions see the task as earlier ones left it (a reassignment
-//! changes whom a later notice goes to).
+//! What a firing does: the rule's actions, in order. Changes to tasks (priority, reassignment, subtasks) go
+//! through the board's ordinary messages as `Principal::System` and are done when `run` returns; what
+//! leaves the runtime's owners — a message to an agent, a webhook, a page to a human — becomes an outbox
+//! row, committed with the firing and delivered by the `Dispatcher`. Each result is recorded (`executed`,
+//! `failed` with the error, `skipped` with why, `pending` until its row is delivered). One failing action
+//! never stops the next. Later actions see the task as earlier ones left it (a reassignment changes whom a
+//! later notice goes to).
 
-use super::paths::{alert_leads, send_system};
-use super::webhook;
 use crate::actors::ask;
 use crate::actors::capacity::{CapacityRegistry, SuitableAgents};
 use crate::actors::directory::messages::Resolve;
 use crate::actors::directory::AgentDirectory;
+use crate::actors::dispatcher::Dispatcher;
 use crate::actors::task_board::messages::{Assign, CreateTask, EscalateTask, UpdateTask};
 use crate::actors::task_board::TaskBoard;
 use crate::actors::templates::{RenderTemplate, TemplateLibrary};
 use crate::domain::escalation::{Action, ActionResult, ActionStatus, EscalateTo, Escalation, EscalationRule};
 use crate::domain::matching::{self, Strategy};
 use crate::domain::message::{MessageDraft, MessagePriority, MessageType, MAX_SUBJECT};
+use crate::domain::outbox::{Effect, OutboxItem, Recipients};
 use crate::domain::task::{TaskDraft, TaskPatch};
-use crate::domain::{Activity, ActivityKind, Agent, Principal, Priority, Task, TaskStatus};
+use crate::domain::{Agent, Principal, Priority, Task, TaskStatus};
 use crate::error::AppError;
 use crate::ids::new_id;
-use crate::store::{Journal, WriteOp};
 use actix::Addr;
 use std::collections::BTreeMap;
 
@@ -30,34 +32,62 @@ pub struct Peers {
     pub board: Addr<TaskBoard>,
     pub capacity: Addr<CapacityRegistry>,
     pub templates: Addr<TemplateLibrary>,
-    pub journal: Journal,
-    pub http: reqwest::Client,
+    pub dispatcher: Addr<Dispatcher>,
     /// `MC_ESCALATION_WEBHOOK_URL`.
     pub webhook_url: Option<String>,
 }
 
-/// Runs the rule's actions for one firing and replies with their results, in order.
-pub async fn run(peers: &Peers, rule: &EscalationRule, task: &Task, escalation: &Escalation) -> Vec<ActionResult> {
+/// What a firing's actions did, and the outbox rows they leave to commit with the firing.
+#[derive(Debug, Default)]
+pub struct Acted {
+    pub results: Vec<ActionResult>,
+    pub outbox: Vec<OutboxItem>,
+}
+
+/// Runs the rule's actions for one firing.
+pub async fn run(peers: &Peers, rule: &EscalationRule, task: &Task, escalation: &Escalation) -> Acted {
     let mut task = task.clone();
-    let mut results = Vec::with_capacity(rule.actions.len());
-    for action in &rule.actions {
-        let (status, detail) = match run_one(peers, action, rule, &mut task, escalation).await {
-            Ok(Outcome::Done(detail)) => (ActionStatus::Executed, detail),
-            Ok(Outcome::Skipped(why)) => (ActionStatus::Skipped, why),
-            Err(failure) => (ActionStatus::Failed, failure),
+    let mut acted = Acted::default();
+    for (index, action) in rule.actions.iter().enumerate() {
+        let (status, detail, outbox_id) = match run_one(peers, action, rule, &mut task, escalation).await {
+            Ok(Outcome::Done(detail)) => (ActionStatus::Executed, detail, None),
+            Ok(Outcome::Skipped(why)) => (ActionStatus::Skipped, why, None),
+            Ok(Outcome::Queued { detail, effect }) => {
+                let row = queue(escalation, index, &task, effect);
+                let id = row.id.clone();
+                acted.outbox.push(row);
+                (ActionStatus::Pending, detail, Some(id))
+            }
+            Err(failure) => (ActionStatus::Failed, failure, None),
         };
-        results.push(ActionResult {
+        acted.results.push(ActionResult {
             kind: action.kind().to_string(),
             status,
             detail,
+            outbox_id,
         });
     }
-    results
+    acted
+}
+
+/// The outbox row of one action of a firing; its dedupe key is the firing and the action's place in it.
+pub(super) fn queue(escalation: &Escalation, index: usize, task: &Task, effect: Effect) -> OutboxItem {
+    let key = format!("escalation:{}:{index}", escalation.id);
+    OutboxItem::new(new_id(), key, effect, escalation.triggered_at).for_escalation(
+        &escalation.id,
+        index,
+        Some(&task.id),
+    )
 }
 
 enum Outcome {
     Done(String),
     Skipped(String),
+    /// Left to the outbox: `detail` is what was done at once (may be empty).
+    Queued {
+        detail: String,
+        effect: Effect,
+    },
 }
 
 async fn run_one(
@@ -98,10 +128,14 @@ async fn run_one(
                     "no url in the action, and MC_ESCALATION_WEBHOOK_URL is not set".into(),
                 ));
             };
-            let payload = webhook_payload(rule, task, escalation);
-            webhook::post(&peers.http, url, headers, &payload)
-                .await
-                .map(Outcome::Done)
+            Ok(Outcome::Queued {
+                detail: String::new(),
+                effect: Effect::Webhook {
+                    url: Some(url.clone()),
+                    headers: headers.clone(),
+                    body: webhook_payload(rule, task, escalation),
+                },
+            })
         }
     }
 }
@@ -187,8 +221,13 @@ async fn notify_assignee(
         data: Some(escalation_data(task, escalation)),
         ..MessageDraft::default()
     };
-    let sent = send_system(&peers.directory, draft).await.map_err(why)?;
-    Ok(Outcome::Done(format!("notice sent to {}", sent.to_agent_name)))
+    Ok(Outcome::Queued {
+        detail: String::new(),
+        effect: Effect::AgentMessage {
+            to: Recipients::Agent { agent: assignee },
+            draft,
+        },
+    })
 }
 
 /// One level up: the task's priority raised, and the alert sent where the level says.
@@ -206,31 +245,25 @@ async fn escalate(peers: &Peers, task: &mut Task, escalation: &Escalation, to: &
         }
         Err(e) => format!("priority unchanged ({})", why(e)),
     };
-    let alert = |to: String| alert_draft(to, task, escalation);
-    let alerted = match to {
-        EscalateTo::Agent(key) => match send_system(&peers.directory, alert(key.clone())).await {
-            Ok(sent) => vec![sent.to_agent_name],
-            Err(e) => return Err(format!("{raised}; alert to {key} not sent: {}", why(e))),
+    let alert = alert_draft(task, escalation);
+    let lead_of = |depth| Effect::AgentMessage {
+        to: Recipients::LeadOf {
+            agent: task.assignee_id.clone(),
+            depth,
         },
-        EscalateTo::Human => Vec::new(),
-        EscalateTo::Lead => {
-            let assignee = resolve(peers, task.assignee_id.as_deref()).await;
-            match escalation.level {
-                1 => alert_leads(&peers.directory, assignee.as_ref(), alert).await,
-                2 => {
-                    let lead = resolve(peers, assignee.as_ref().and_then(|a| a.lead_id.as_deref())).await;
-                    alert_leads(&peers.directory, lead.as_ref().or(assignee.as_ref()), alert).await
-                }
-                _ => Vec::new(),
-            }
-        }
+        draft: alert.clone(),
     };
-    if !alerted.is_empty() {
-        return Ok(Outcome::Done(format!("{raised}; alerted {}", alerted.join(", "))));
-    }
-    // The top of the ladder, or nobody left to alert: a person must look.
-    let human = to_human(peers, task, escalation).await?;
-    Ok(Outcome::Done(format!("{raised}; {human}")))
+    let effect = match (to, escalation.level) {
+        (EscalateTo::Agent(key), _) => Effect::AgentMessage {
+            to: Recipients::Agent { agent: key.clone() },
+            draft: alert.clone(),
+        },
+        (EscalateTo::Lead, 1) => lead_of(1),
+        (EscalateTo::Lead, 2) => lead_of(2),
+        // The top of the ladder: a person must look.
+        (EscalateTo::Lead, _) | (EscalateTo::Human, _) => human_page(task, escalation),
+    };
+    Ok(Outcome::Queued { detail: raised, effect })
 }
 
 async fn resolve(peers: &Peers, key: Option<&str>) -> Option<Agent> {
@@ -238,9 +271,9 @@ async fn resolve(peers: &Peers, key: Option<&str>) -> Option<Agent> {
     ask(&peers.directory, Resolve { key }).await.ok()
 }
 
-fn alert_draft(to: String, task: &Task, escalation: &Escalation) -> MessageDraft {
+/// The alert of an `escalate` action; its recipient is filled in at delivery.
+fn alert_draft(task: &Task, escalation: &Escalation) -> MessageDraft {
     MessageDraft {
-        to_agent_id: to,
         kind: Some(MessageType::Alert),
         subject: subject_line(format!("Escalation (level {}): {}", escalation.level, task.title)),
         body: format!(
@@ -266,42 +299,22 @@ fn alert_draft(to: String, task: &Task, escalation: &Escalation) -> MessageDraft
 
 /// A person must look: an `escalated_to_human` entry in the admin activity feed, and the default webhook
 /// when one is configured.
-async fn to_human(peers: &Peers, task: &Task, escalation: &Escalation) -> Result<String, String> {
-    let mut activity = Activity::new(
-        new_id(),
-        ActivityKind::EscalatedToHuman,
-        &Principal::System,
-        format!(
+fn human_page(task: &Task, escalation: &Escalation) -> Effect {
+    Effect::HumanPage {
+        summary: format!(
             "'{}' needs a person: {} (rule '{}', level {})",
             task.title, escalation.reason, escalation.rule_name, escalation.level
         ),
-        escalation.triggered_at,
-    )
-    .task(&task.id)
-    .change(serde_json::Value::Null, escalation_data(task, escalation));
-    activity.agent_id = task.assignee_id.clone();
-    peers
-        .journal
-        .commit(vec![WriteOp::activity(&activity)])
-        .await
-        .map_err(|e| format!("the admin activity entry was not written: {e}"))?;
-    let Some(url) = &peers.webhook_url else {
-        return Ok("sent to a human (admin activity feed)".into());
-    };
-    let payload = serde_json::json!({
-        "event": "escalated_to_human",
-        "escalationId": escalation.id,
-        "rule": { "id": escalation.rule_id, "name": escalation.rule_name },
-        "level": escalation.level,
-        "reason": escalation.reason,
-        "task": task,
-    });
-    Ok(
-        match webhook::post(&peers.http, url, &BTreeMap::new(), &payload).await {
-            Ok(done) => format!("sent to a human (admin activity feed; {done})"),
-            Err(failed) => format!("sent to a human (admin activity feed; webhook failed: {failed})"),
-        },
-    )
+        agent_id: task.assignee_id.clone(),
+        body: serde_json::json!({
+            "event": "escalated_to_human",
+            "escalationId": escalation.id,
+            "rule": { "id": escalation.rule_id, "name": escalation.rule_name },
+            "level": escalation.level,
+            "reason": escalation.reason,
+            "task": task,
+        }),
+    }
 }
 
 async fn reassign(
@@ -349,7 +362,7 @@ async fn reassign(
         Some(agent) => agent.name,
         None => previous.clone().unwrap_or_else(|| "nobody".into()),
     };
-    let (mut detail, successor) = match chosen {
+    let (detail, successor) = match chosen {
         Some(chosen) => (
             format!(
                 "reassigned from {previous_name} to {} (ranked {} by {strategy})",
@@ -380,10 +393,13 @@ async fn reassign(
             data: Some(escalation_data(task, escalation)),
             ..MessageDraft::default()
         };
-        match send_system(&peers.directory, notice).await {
-            Ok(_) => detail.push_str(&format!("; {previous_name} told why")),
-            Err(e) => detail.push_str(&format!("; {previous_name} could not be told: {}", why(e))),
-        }
+        return Ok(Outcome::Queued {
+            detail,
+            effect: Effect::AgentMessage {
+                to: Recipients::Agent { agent: previous },
+                draft: notice,
+            },
+        });
     }
     Ok(Outcome::Done(detail))
 }

@@ -1,15 +1,20 @@
 //! The rules engine inside the scheduler: evaluates open tasks against the cached rules, keeps each
 //! (task, rule) ladder, commits firings and resolutions, runs the actions and records what they did.
 //!
-//! A pass is planned from memory, committed in one transaction (resolutions and new rungs), applied to the
-//! ladders, and only then are the actions run; their results are committed afterwards. A crash between the
-//! two commits leaves a rung with no recorded actions and never repeats them (at-most-once, as for
-//! messages). The scheduler holds its mailbox through a pass, so two passes never plan from the same state.
+//! A pass is planned from memory; then each firing's actions run — task changes on the board at once, and
+//! messages, webhooks and pages as outbox rows — and the pass is committed in one transaction: resolutions,
+//! new rungs with their action results, and the outbox rows. Only then are the ladders climbed and the rows
+//! handed to the dispatcher. A crash before that commit loses the rung and its effects together; the rule,
+//! still matching after the restart, fires again (at-least-once: a priority may be raised twice). A crash
+//! after it loses nothing: the dispatcher resumes the rows. The scheduler holds its mailbox through a pass,
+//! so two passes never plan from the same state, but it never waits for a webhook.
 
 use super::actions;
 use super::EscalationScheduler;
+use crate::actors::dispatcher::Deliver;
 use crate::actors::reply_now;
 use crate::domain::escalation::{self, Decision, Escalation, EscalationRule, Ladder, TaskContext};
+use crate::domain::outbox::{self, OutboxItem};
 use crate::domain::Task;
 use crate::error::{AppError, AppResult};
 use crate::ids::new_id;
@@ -219,7 +224,8 @@ impl EscalationScheduler {
         pass
     }
 
-    /// Commits the pass, applies it to the ladders, runs each firing's actions and records their results.
+    /// Runs each firing's actions, commits the pass with their results and outbox rows, applies it to the
+    /// ladders and hands the rows to the dispatcher.
     pub(super) fn commit_pass(&mut self, pass: Pass) -> ResponseActFuture<Self, AppResult<PassReport>> {
         if pass.is_empty() {
             return reply_now(Ok(PassReport::default()));
@@ -232,76 +238,95 @@ impl EscalationScheduler {
                 resolved_ids.extend(self.slo_rungs.get(task).into_iter().flatten().cloned());
             }
         }
-        let mut ops = Vec::with_capacity(pass.fire.len() + 1);
-        if !resolved_ids.is_empty() {
-            ops.push(WriteOp::ResolveEscalations {
-                ids: resolved_ids.clone(),
-                at: now,
-            });
-        }
-        ops.extend(pass.fire.iter().map(|p| WriteOp::insert_escalation(&p.escalation)));
+        let Pass { resolve, fire } = pass;
+        let peers = self.peers.clone();
         let journal = self.deps.journal.clone();
-        Box::pin(
-            fut::wrap_future::<_, Self>(async move { journal.commit(ops).await }).then(
-                move |committed, scheduler, _| -> ResponseActFuture<Self, AppResult<PassReport>> {
-                    if let Err(e) = committed {
-                        return reply_now(Err(AppError::store(e)));
+        let resolved_for_commit = resolved_ids.clone();
+        let acted_and_committed = async move {
+            let (fired, outbox) = run_firings(&peers, fire).await;
+            let mut ops = Vec::with_capacity(fired.len() + outbox.len() + 1);
+            if !resolved_for_commit.is_empty() {
+                ops.push(WriteOp::ResolveEscalations {
+                    ids: resolved_for_commit,
+                    at: now,
+                });
+            }
+            ops.extend(fired.iter().map(|(e, _)| WriteOp::insert_escalation(e)));
+            ops.extend(outbox.iter().map(WriteOp::insert_outbox));
+            journal.commit(ops).await.map_err(AppError::store)?;
+            Ok::<_, AppError>((fired, outbox))
+        };
+        Box::pin(fut::wrap_future::<_, Self>(acted_and_committed).then(
+            move |committed, scheduler, _| -> ResponseActFuture<Self, AppResult<PassReport>> {
+                let (fired, outbox) = match committed {
+                    Ok(done) => done,
+                    Err(e) => return reply_now(Err(e)),
+                };
+                for (task, rules) in &resolve {
+                    scheduler.ladders.close(task, rules.as_deref());
+                    if rules.is_none() {
+                        scheduler.slo_rungs.remove(task);
                     }
-                    for (task, rules) in &pass.resolve {
-                        scheduler.ladders.close(task, rules.as_deref());
-                        if rules.is_none() {
-                            scheduler.slo_rungs.remove(task);
-                        }
+                }
+                for (e, rule_id) in &fired {
+                    observability::escalation_recorded(&e.rule_name);
+                    if let Some(task) = &e.task_id {
+                        scheduler
+                            .ladders
+                            .climb(task, rule_id, e.level, e.triggered_at, e.id.clone());
                     }
-                    for p in &pass.fire {
-                        let e = &p.escalation;
-                        observability::escalation_recorded(&e.rule_name);
-                        if let Some(task) = &e.task_id {
-                            scheduler
-                                .ladders
-                                .climb(task, &p.rule.id, e.level, e.triggered_at, e.id.clone());
-                        }
+                }
+                let resolved = resolved_ids.len();
+                let fired = fired.into_iter().map(|(e, _)| e).collect();
+                Box::pin(
+                    scheduler
+                        .hand_over(outbox, fired)
+                        .map(move |fired, _, _| Ok(PassReport { fired, resolved })),
+                )
+            },
+        ))
+    }
+
+    /// Hands committed outbox rows to the dispatcher and waits for the in-process deliveries (never for a
+    /// webhook); replies with the escalations showing what became of their actions.
+    pub(super) fn hand_over(
+        &self,
+        outbox: Vec<OutboxItem>,
+        mut escalations: Vec<Escalation>,
+    ) -> ResponseActFuture<Self, Vec<Escalation>> {
+        if outbox.is_empty() {
+            return Box::pin(fut::ready(escalations));
+        }
+        let dispatcher = self.peers.dispatcher.clone();
+        Box::pin(fut::wrap_future::<_, Self>(async move {
+            match dispatcher.send(Deliver { items: outbox }).await {
+                Ok(rows) => {
+                    for e in &mut escalations {
+                        outbox::overlay(&mut e.actions, &rows);
                     }
-                    let resolved = resolved_ids.len();
-                    Box::pin(
-                        fut::wrap_future(run_firings(scheduler.peers.clone(), pass.fire))
-                            .map(move |fired, _, _| Ok(PassReport { fired, resolved })),
-                    )
-                },
-            ),
-        )
+                }
+                Err(e) => log::warn!("outbox rows not handed to the dispatcher now ({e}); it resumes them later"),
+            }
+            escalations
+        }))
     }
 }
 
-/// Runs the firings' actions one after another and records their results in one commit.
-async fn run_firings(peers: actions::Peers, firings: Vec<Pending>) -> Vec<Escalation> {
+/// Runs the firings' actions one after another; replies with each escalation (its action results filled in)
+/// and its rule's id, and every outbox row they wrote.
+async fn run_firings(peers: &actions::Peers, firings: Vec<Pending>) -> (Vec<(Escalation, String)>, Vec<OutboxItem>) {
     let mut fired = Vec::with_capacity(firings.len());
+    let mut outbox = Vec::new();
     for Pending {
         mut escalation,
         rule,
         task,
     } in firings
     {
-        escalation.actions = actions::run(&peers, &rule, &task, &escalation).await;
-        fired.push(escalation);
+        let acted = actions::run(peers, &rule, &task, &escalation).await;
+        escalation.actions = acted.results;
+        outbox.extend(acted.outbox);
+        fired.push((escalation, rule.id));
     }
-    record_results(&peers, &fired).await;
-    fired
-}
-
-/// Commits the action results of these escalations; a failure is logged (the rungs stay recorded).
-pub(super) async fn record_results(peers: &actions::Peers, escalations: &[Escalation]) {
-    let ops: Vec<WriteOp> = escalations
-        .iter()
-        .map(|e| WriteOp::RecordActions {
-            id: e.id.clone(),
-            actions: serde_json::to_string(&e.actions).unwrap_or_else(|_| "[]".into()),
-        })
-        .collect();
-    if ops.is_empty() {
-        return;
-    }
-    if let Err(e) = peers.journal.commit(ops).await {
-        log::warn!("results of {} escalations not recorded: {e}", escalations.len());
-    }
+    (fired, outbox)
 }

@@ -19,29 +19,26 @@ mod actions;
 mod engine;
 mod evaluate;
 mod history;
-mod paths;
+pub(crate) mod paths;
 mod rules;
 mod slo_monitor;
-mod webhook;
 
 pub use engine::PassReport;
 pub use evaluate::{CheckAll, CheckReport, Evaluate, Evaluation, RuleMatch, WouldFire};
 pub use history::{EscalationStats, Feedback, ListBreaches, ListEscalations, Statistics};
-pub use paths::{escalate_message, escalate_task};
-
-use paths::alert_result;
 pub use rules::{CreateRule, DeleteRule, GetRule, ListRules, UpdateRule};
 
 use super::capacity::CapacityRegistry;
-use super::directory::messages::{EscalateOverdue, ForgetMessages, SendSystemMessage};
+use super::directory::messages::{EscalateOverdue, ForgetMessages};
 use super::directory::AgentDirectory;
+use super::dispatcher::Deliver;
+use super::dispatcher::Dispatcher;
 use super::events::{AgentEvent, AgentEventKind, TaskEvent, TaskEventKind};
 use super::task_board::messages::PastDeadline;
 use super::task_board::TaskBoard;
 use super::templates::TemplateLibrary;
 use super::{and_then, reply_now, Deps, EventBus};
 use crate::domain::escalation::{Escalation, EscalationRule};
-use crate::domain::message::{MessageDraft, MessagePriority, MessageType, MAX_SUBJECT};
 use crate::domain::slo::{BreachKind, SloBreach};
 use crate::domain::{Activity, ActivityKind, Agent, Principal, Task};
 use crate::error::{AppError, AppResult};
@@ -96,7 +93,13 @@ pub struct Neighbours {
 }
 
 impl EscalationScheduler {
-    pub fn start(deps: Deps, neighbours: Neighbours, boot: SchedulerBoot, events: &EventBus) -> Addr<Self> {
+    pub fn start(
+        deps: Deps,
+        neighbours: Neighbours,
+        dispatcher: Addr<Dispatcher>,
+        boot: SchedulerBoot,
+        events: &EventBus,
+    ) -> Addr<Self> {
         let mut breaches: HashMap<String, Vec<BreachKind>> = HashMap::new();
         for (task, kind) in boot.breaches {
             breaches.entry(task).or_default().push(kind);
@@ -117,8 +120,7 @@ impl EscalationScheduler {
             board: neighbours.board,
             capacity: neighbours.capacity,
             templates: neighbours.templates,
-            journal: deps.journal.clone(),
-            http: webhook::client(),
+            dispatcher,
             webhook_url: deps.escalation.webhook_url.clone(),
         };
         let addr = EscalationScheduler {
@@ -184,7 +186,8 @@ impl Handler<Tick> for EscalationScheduler {
     fn handle(&mut self, _: Tick, _: &mut Context<Self>) -> Self::Result {
         let deps = self.deps.clone();
         let (directory, board) = (self.directory().clone(), self.board().clone());
-        let messages = fut::wrap_future::<_, Self>(sweep_messages(deps, directory, board));
+        let dispatcher = self.peers.dispatcher.clone();
+        let messages = fut::wrap_future::<_, Self>(sweep_messages(deps, directory, board, dispatcher));
         let with_acks = messages.map(|swept, scheduler: &mut Self, _| {
             let report = swept?;
             for e in &report.escalations {
@@ -235,31 +238,42 @@ impl Handler<Tick> for EscalationScheduler {
     }
 }
 
-/// The message half of a tick: expiry, then the acknowledgement deadlines, each overdue message escalated
-/// and written to the history with what its escalation did.
-async fn sweep_messages(deps: Deps, directory: Addr<AgentDirectory>, board: Addr<TaskBoard>) -> AppResult<SweepReport> {
+/// The message half of a tick: expiry, then the acknowledgement deadlines. Each inbox owner commits its
+/// overdue messages' `escalatedAt` with their `ack_deadline` escalations and alerts; here each message's
+/// task is raised and the alerts are handed to the dispatcher.
+async fn sweep_messages(
+    deps: Deps,
+    directory: Addr<AgentDirectory>,
+    board: Addr<TaskBoard>,
+    dispatcher: Addr<Dispatcher>,
+) -> AppResult<SweepReport> {
     let expired_messages = expire_messages(&deps, &directory).await?;
     let overdue = directory.send(EscalateOverdue).await.map_err(AppError::mailbox)??;
-    let now = deps.now();
     let mut escalated_message_ids = Vec::new();
     let mut escalations = Vec::new();
+    let mut outbox = Vec::new();
     for inbox in overdue {
-        for message in &inbox.messages {
-            let (reason, alerted) = escalate_message(&directory, &board, &inbox.agent, message).await;
+        for (message, mut escalation) in inbox.messages.iter().zip(inbox.escalations) {
+            if let Some(task_id) = &message.task_id {
+                let raised = paths::raise_task(&board, task_id, &escalation.reason).await;
+                for action in &mut escalation.actions {
+                    action.detail.clone_from(&raised);
+                }
+            }
+            observability::escalation_recorded(&escalation.rule_name);
             escalated_message_ids.push(message.id.clone());
-            let opened = Escalation::opened(new_id(), ACK_DEADLINE, message.task_id.clone(), 1, reason, now);
-            escalations.push(Escalation {
-                message_id: Some(message.id.clone()),
-                actions: vec![alert_result("", &alerted)],
-                ..opened
-            });
+            escalations.push(escalation);
         }
+        outbox.extend(inbox.outbox);
     }
-    if !escalations.is_empty() {
-        let ops = escalations.iter().map(WriteOp::insert_escalation).collect();
-        deps.journal.commit(ops).await.map_err(AppError::store)?;
-        for e in &escalations {
-            observability::escalation_recorded(&e.rule_name);
+    if !outbox.is_empty() {
+        match dispatcher.send(Deliver { items: outbox }).await {
+            Ok(rows) => {
+                for e in &mut escalations {
+                    crate::domain::outbox::overlay(&mut e.actions, &rows);
+                }
+            }
+            Err(e) => log::warn!("acknowledgement alerts not handed to the dispatcher now ({e}); it resumes them"),
         }
     }
     Ok(SweepReport {
@@ -353,9 +367,6 @@ impl Handler<TaskEvent> for EscalationScheduler {
         } else {
             self.tasks.insert(task_id.clone(), event.task.clone());
         }
-        if event.kind == TaskEventKind::Unblocked {
-            self.notify_unblocked(&event, ctx);
-        }
         let found = if event.kind == TaskEventKind::Deleted {
             self.breaches.remove(&task_id);
             Vec::new()
@@ -399,32 +410,5 @@ impl Handler<AgentEvent> for EscalationScheduler {
             }
             (_, None) => {}
         }
-    }
-}
-
-impl EscalationScheduler {
-    fn notify_unblocked(&self, event: &TaskEvent, ctx: &mut Context<Self>) {
-        let Some(assignee) = event.task.assignee_id.clone() else {
-            return;
-        };
-        let task = &event.task;
-        let draft = MessageDraft {
-            to_agent_id: assignee,
-            kind: Some(MessageType::BlockerResolved),
-            subject: format!("Unblocked: {}", task.title).chars().take(MAX_SUBJECT).collect(),
-            body: format!("\"{}\" is ready again: every task it waited for is done.", task.title),
-            priority: Some(MessagePriority::High),
-            task_id: Some(task.id.clone()),
-            ..MessageDraft::default()
-        };
-        let directory = self.directory().clone();
-        let task_id = task.id.clone();
-        ctx.spawn(fut::wrap_future(async move {
-            match directory.send(SendSystemMessage { draft }).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => log::warn!("blocker_resolved notice for task {task_id} not sent: {e}"),
-                Err(e) => log::warn!("blocker_resolved notice for task {task_id} not delivered: {e}"),
-            }
-        }));
     }
 }

@@ -2,15 +2,16 @@
 //!
 //! A breach is marked in memory the moment it is found, so a tick and a task event that look at the same
 //! task cannot both record it; the `(task, kind)` unique key in the store backs this across restarts. The
-//! record, its activity row and its `slo_breach` escalation row are committed before the escalation runs
-//! (at-most-once actions, as for messages); the escalation's result is recorded on its row afterwards. A task that finishes at or after its deadline gets its `deadline_missed` record then, without
+//! task is raised on the board first; then the record, its activity row, its `slo_breach` escalation row and
+//! the outbox row of the alert to the assignee's lead are committed together, and the alert is handed to the
+//! dispatcher. A task that finishes at or after its deadline gets its `deadline_missed` record then, without
 //! an escalation: there is nothing left to raise.
 
-use super::engine::record_results;
-use super::paths::{alert_result, escalate_task};
+use super::paths::raise_task;
 use super::{EscalationScheduler, SLO_BREACH};
-use crate::actors::{reply_now, Deps};
-use crate::domain::escalation::Escalation;
+use crate::actors::reply_now;
+use crate::domain::escalation::{ActionResult, ActionStatus, Escalation};
+use crate::domain::outbox::{Effect, OutboxItem, Recipients};
 use crate::domain::slo::{self, BreachKind, SloBreach};
 use crate::domain::{Activity, ActivityKind, Principal, Task};
 use crate::error::{AppError, AppResult};
@@ -77,64 +78,76 @@ impl EscalationScheduler {
         }
     }
 
-    /// Commits the breaches with their activity rows, then escalates each open task among them, once per
-    /// check whatever the number of new kinds. After a failed commit the breaches are unmarked, so the next
-    /// check finds them again.
+    /// Raises each open task among them (once per check, whatever the number of new kinds), then commits
+    /// the breaches with their activity rows, escalation rows and alerts. After a failed commit the breaches
+    /// are unmarked, so the next check finds them again.
     pub(super) fn record_breaches(&mut self, found: Vec<Found>) -> ResponseActFuture<Self, AppResult<Recorded>> {
         if found.is_empty() {
             return reply_now(Ok(Recorded::default()));
         }
-        let ops = breach_ops(&found);
         let journal = self.deps.journal.clone();
-        let peers = self.peers.clone();
-        let deps: Deps = self.deps.clone();
-        Box::pin(
-            fut::wrap_future::<_, Self>(async move { journal.commit(ops).await }).then(
-                move |committed, scheduler, _| -> ResponseActFuture<Self, AppResult<Recorded>> {
-                    if let Err(e) = committed {
-                        scheduler.unmark(&found);
-                        return reply_now(Err(AppError::store(e)));
+        let board = self.peers.board.clone();
+        let now = self.deps.now();
+        let raised_and_committed = async move {
+            let mut found = found;
+            let mut outbox = Vec::new();
+            for f in &mut found {
+                let Some(escalation) = &mut f.escalation else {
+                    continue;
+                };
+                let raised = raise_task(&board, &f.task.id, &escalation.reason).await;
+                let kinds: Vec<BreachKind> = f.breaches.iter().map(|b| b.kind).collect();
+                let alert = Effect::AgentMessage {
+                    to: Recipients::LeadOf {
+                        agent: f.task.assignee_id.clone(),
+                        depth: 1,
+                    },
+                    draft: slo::breach_alert(String::new(), &f.task, &kinds, now),
+                };
+                let row = OutboxItem::new(new_id(), format!("escalation:{}:0", escalation.id), alert, now)
+                    .for_escalation(&escalation.id, 0, Some(&f.task.id));
+                escalation.actions = vec![ActionResult {
+                    kind: "escalate".into(),
+                    status: ActionStatus::Pending,
+                    detail: raised,
+                    outbox_id: Some(row.id.clone()),
+                }];
+                outbox.push(row);
+            }
+            let mut ops = breach_ops(&found);
+            ops.extend(outbox.iter().map(WriteOp::insert_outbox));
+            let committed = journal.commit(ops).await;
+            (found, outbox, committed)
+        };
+        Box::pin(fut::wrap_future::<_, Self>(raised_and_committed).then(
+            move |(found, outbox, committed), scheduler, _| -> ResponseActFuture<Self, AppResult<Recorded>> {
+                if let Err(e) = committed {
+                    scheduler.unmark(&found);
+                    return reply_now(Err(AppError::store(e)));
+                }
+                let mut recorded = Recorded::default();
+                for f in found {
+                    for breach in &f.breaches {
+                        observability::slo_breach(breach.kind.as_str());
                     }
-                    for f in &found {
-                        for breach in &f.breaches {
-                            observability::slo_breach(breach.kind.as_str());
-                        }
-                        if let Some(e) = &f.escalation {
-                            observability::escalation_recorded(&e.rule_name);
-                            scheduler
-                                .slo_rungs
-                                .entry(f.task.id.clone())
-                                .or_default()
-                                .push(e.id.clone());
-                        }
+                    if let Some(e) = f.escalation {
+                        observability::escalation_recorded(&e.rule_name);
+                        scheduler
+                            .slo_rungs
+                            .entry(f.task.id.clone())
+                            .or_default()
+                            .push(e.id.clone());
+                        recorded.escalations.push(e);
                     }
-                    Box::pin(fut::wrap_future(async move {
-                        let now = deps.now();
-                        let mut recorded = Recorded::default();
-                        for Found {
-                            task,
-                            breaches,
-                            escalation,
-                        } in found
-                        {
-                            if let Some(mut escalation) = escalation {
-                                let kinds: Vec<BreachKind> = breaches.iter().map(|b| b.kind).collect();
-                                let alerted =
-                                    escalate_task(&peers.directory, &peers.board, &task, &escalation.reason, |to| {
-                                        slo::breach_alert(to, &task, &kinds, now)
-                                    })
-                                    .await;
-                                escalation.actions = vec![alert_result("priority raised; ", &alerted)];
-                                recorded.escalations.push(escalation);
-                            }
-                            recorded.breaches.extend(breaches);
-                        }
-                        record_results(&peers, &recorded.escalations).await;
-                        Ok(recorded)
-                    }))
-                },
-            ),
-        )
+                    recorded.breaches.extend(f.breaches);
+                }
+                let escalations = std::mem::take(&mut recorded.escalations);
+                Box::pin(scheduler.hand_over(outbox, escalations).map(move |escalations, _, _| {
+                    recorded.escalations = escalations;
+                    Ok(recorded)
+                }))
+            },
+        ))
     }
 }
 

@@ -264,6 +264,7 @@ impl Handler<CreateTask> for TaskBoard {
                 format!("'{}' created ({}, {})", task.title, task.priority, task.status),
                 now,
             ));
+            plan.notify_assigned(&task, &by, now);
             plan.save(task.clone(), None, TaskEventKind::Created, now);
             board.commit(plan, reply_task(task))
         });
@@ -463,6 +464,7 @@ impl Handler<Assign> for TaskBoard {
                     );
                 record.agent_id = target_id.or_else(|| task.assignee_id.clone());
                 plan.record(record);
+                plan.notify_assigned(&next, &by, now);
                 plan.save(next.clone(), Some(task), TaskEventKind::Assigned, now);
                 Ok(Some((plan, next)))
             })();

@@ -4,6 +4,8 @@
 use super::TaskBoard;
 use crate::actors::events::{TaskEvent, TaskEventKind};
 use crate::actors::persist_then;
+use crate::domain::message::{MessageDraft, MessagePriority, MessageType, MAX_SUBJECT};
+use crate::domain::outbox::{Effect, OutboxItem, Recipients};
 use crate::domain::{task as rules, Activity, ActivityKind, Principal, Task, TaskStatus};
 use crate::error::AppResult;
 use crate::ids::new_id;
@@ -18,6 +20,8 @@ pub(super) struct Plan {
     link: Vec<(String, String)>,
     unlink: Vec<(String, String)>,
     deleted: Option<String>,
+    /// Notices to agents, committed with the change and delivered by the dispatcher.
+    outbox: Vec<OutboxItem>,
 }
 
 impl Plan {
@@ -44,6 +48,48 @@ impl Plan {
 
     pub fn op(&mut self, op: WriteOp) {
         self.ops.push(op);
+    }
+
+    /// A system message to `agent`, written with this change. `key` names the change it reports, so the
+    /// same change never makes two notices.
+    pub fn notify(&mut self, agent: &str, key: String, draft: MessageDraft, now: i64) {
+        let draft_task = draft.task_id.clone();
+        let effect = Effect::AgentMessage {
+            to: Recipients::Agent {
+                agent: agent.to_string(),
+            },
+            draft,
+        };
+        let mut row = OutboxItem::new(new_id(), key, effect, now);
+        row.task_id = draft_task;
+        self.ops.push(WriteOp::insert_outbox(&row));
+        self.outbox.push(row);
+    }
+
+    /// Tells the new assignee of `task` that the task is theirs, unless they took it themselves.
+    pub fn notify_assigned(&mut self, task: &Task, by: &Principal, now: i64) {
+        let Some(assignee) = task.assignee_id.as_deref() else {
+            return;
+        };
+        if by.is_agent(assignee) {
+            return;
+        }
+        let draft = MessageDraft {
+            kind: Some(MessageType::TaskUpdate),
+            subject: format!("assigned: {}", task.title).chars().take(MAX_SUBJECT).collect(),
+            body: format!(
+                "\"{}\" ({}, {}) is assigned to you, now {}.",
+                task.title,
+                task.id,
+                task.priority,
+                task.status.as_str().replace('_', " ")
+            ),
+            priority: Some(MessagePriority::Normal),
+            task_id: Some(task.id.clone()),
+            ..MessageDraft::default()
+        };
+        let key = format!("assigned:{}:{assignee}:{now}", task.id);
+        self.notify(assignee, key, draft, now);
     }
 
     pub fn link(&mut self, task: &str, blocker: &str) {
@@ -117,6 +163,27 @@ impl TaskBoard {
                 continue;
             }
             let next = rules::moved(&task, TaskStatus::Ready, now);
+            // What let it go: the blockers this plan finishes, or the dependency it removes.
+            let mut resolved_by: Vec<String> = self
+                .blocked_by
+                .get(&dependent)
+                .into_iter()
+                .flatten()
+                .filter(|blocker| {
+                    plan.tasks
+                        .iter()
+                        .any(|t| &t.id == *blocker && t.status == TaskStatus::Done)
+                        || plan.deleted.as_deref() == Some(blocker.as_str())
+                })
+                .cloned()
+                .collect();
+            if let Some((_, blocker)) = ignore_edge.filter(|(t, _)| *t == dependent) {
+                resolved_by.push(blocker.to_string());
+            }
+            if let Some(assignee) = next.assignee_id.clone() {
+                let draft = self.unblocked_notice(&next, &resolved_by);
+                plan.notify(&assignee, format!("unblocked:{}:{now}", next.id), draft, now);
+            }
             plan.record(activity(
                 ActivityKind::TaskUnblocked,
                 &Principal::System,
@@ -125,6 +192,31 @@ impl TaskBoard {
                 now,
             ));
             plan.save(next, Some(&task), TaskEventKind::Unblocked, now);
+        }
+    }
+
+    /// The `blocker_resolved` notice to the assignee of a task that is ready again, naming what let it go.
+    fn unblocked_notice(&self, task: &Task, resolved_by: &[String]) -> MessageDraft {
+        let names: Vec<String> = resolved_by
+            .iter()
+            .map(|id| match self.task_ref(id) {
+                Some(blocker) => format!("\"{}\" ({id})", blocker.title),
+                None => id.clone(),
+            })
+            .collect();
+        let why = match names.as_slice() {
+            [] => "every task it waited for is done".to_string(),
+            [one] => format!("{one} is done, the last task it waited for"),
+            many => format!("{} are done, the last tasks it waited for", many.join(", ")),
+        };
+        MessageDraft {
+            kind: Some(MessageType::BlockerResolved),
+            subject: format!("Unblocked: {}", task.title).chars().take(MAX_SUBJECT).collect(),
+            body: format!("\"{}\" is ready again: {why}.", task.title),
+            priority: Some(MessagePriority::High),
+            task_id: Some(task.id.clone()),
+            related_task_ids: resolved_by.to_vec(),
+            ..MessageDraft::default()
         }
     }
 
@@ -141,8 +233,10 @@ impl TaskBoard {
             link,
             unlink,
             deleted,
+            outbox,
         } = plan;
         persist_then(&self.deps.journal, ops, move |board: &mut TaskBoard| {
+            board.deps.outbox.committed(outbox);
             if let Some(id) = &deleted {
                 board.forget(id);
             }

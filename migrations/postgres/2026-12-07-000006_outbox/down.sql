@@ -1,0 +1,2 @@
+DROP INDEX messages_idempotency;
+DROP TABLE outbox;
