@@ -67,6 +67,14 @@ impl Handles {
     }
 }
 
+impl Handles {
+    /// Waits until every outbox row written so far has had its delivery attempt, webhooks included (a
+    /// manual-clock test or simulation calls it after `tick` to see what the deliveries did).
+    pub async fn settle_outbox(&self) -> AppResult<()> {
+        self.dispatcher.send(dispatcher::Settle).await.map_err(AppError::mailbox)?
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TickReport {
     /// Names of the agents the heartbeat monitor marked offline.

@@ -14,8 +14,12 @@ async fn feed(app: &TestApp, query: &str) -> Value {
         .expect(200)
 }
 
+/// The rows of a page, without the sending of assignment notices (tested in `outbox.rs`).
 fn rows(page: &Value) -> Vec<Value> {
     array(&page["items"])
+        .into_iter()
+        .filter(|row| !is_assignment_notice_sent(row))
+        .collect()
 }
 
 fn kinds(page: &Value) -> Vec<String> {

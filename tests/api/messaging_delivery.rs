@@ -1134,6 +1134,7 @@ async fn wake_returns_the_agents_mail_and_work(backend: Backend) {
         .task(json!({"title": "Hers", "assigneeId": "alice", "status": "ready"}))
         .await;
     let unassigned = app.task(json!({"title": "Nobody's", "status": "ready"})).await;
+    app.acknowledge_assignment_notices("bob", &bob_token).await;
     // The premise: these are bob's backlog, alice's ready work and an unassigned ready task.
     assert_eq!(started["assigneeId"], bob["id"]);
     assert_eq!(

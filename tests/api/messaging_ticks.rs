@@ -31,9 +31,9 @@ async fn inbox(app: &TestApp, agent: &str) -> Value {
         .expect(200)
 }
 
-/// The inbox items of an agent.
+/// The inbox items of an agent, without assignment notices.
 async fn inbox_items(app: &TestApp, agent: &str) -> Vec<Value> {
-    array(&inbox(app, agent).await["items"])
+    other_than_assignment_notices(array(&inbox(app, agent).await["items"]))
 }
 
 /// A message by id, read as the admin.
@@ -701,7 +701,7 @@ async fn a_message_expiring_before_its_deadline_never_escalates(backend: Backend
     .await;
     app.clock.advance_ms(2 * 3_600_000);
     let report = app.tick().await;
-    assert_eq!(report.expired_messages, 1, "{report:?}");
+    assert_eq!(report.expired_messages, 2, "the message and bob's assignment notice: {report:?}");
     assert!(report.escalated_message_ids.is_empty(), "{report:?}");
     app.clock.advance_ms(MINUTE);
     assert!(app.tick().await.escalated_message_ids.is_empty());
@@ -876,13 +876,20 @@ async fn last_blocker_done_notifies_the_assignee(backend: Backend) {
     assert_eq!(notice["taskId"], b.as_str());
     assert_eq!(notice["priority"], "high");
     assert_eq!(notice["subject"], "Unblocked: Waits");
+    // It names the blocker that finished last.
+    assert_eq!(notice["relatedTaskIds"], json!([a2]), "{notice}");
+    assert!(text(&notice["body"]).contains("\"Blocker two\""), "{notice}");
 
     // Exactly one notice (none for the first blocker), and none to the blockers' assignee.
     let bob_items = inbox_items(&app, "bob").await;
     assert_eq!(bob_items.len(), 1, "{bob_items:?}");
     assert_eq!(bob_items[0]["id"], notice["id"]);
     assert!(inbox_items(&app, "carol").await.is_empty());
-    let sent = activity(&app, "message_sent").await;
+    let sent: Vec<Value> = activity(&app, "message_sent")
+        .await
+        .into_iter()
+        .filter(|row| !is_assignment_notice_sent(row))
+        .collect();
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0]["actorKind"], "system");
     assert_eq!(sent[0]["taskId"], b.as_str());

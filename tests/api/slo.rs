@@ -55,13 +55,13 @@ async fn activity(app: &TestApp, kind: &str) -> Vec<Value> {
     all_items(app, &format!("/api/activity?kind={kind}"), 100).await
 }
 
-/// The inbox items of an agent (up to 100), read as the admin.
+/// The inbox items of an agent (up to 100), read as the admin, without assignment notices.
 async fn inbox_items(app: &TestApp, agent: &str) -> Vec<Value> {
     let page = app
         .admin(Method::GET, &format!("/api/agents/{agent}/messages?limit=100"), None)
         .await
         .expect(200);
-    array(&page["items"])
+    other_than_assignment_notices(array(&page["items"]))
 }
 
 /// The SLO breach alerts among an agent's messages.

@@ -4,7 +4,7 @@ use super::webhook::{self, Refused};
 use crate::actors::directory::messages::{Leads, Resolve, SendSystemMessage};
 use crate::actors::directory::AgentDirectory;
 use crate::actors::{ask, Deps};
-use crate::domain::message::MessageDraft;
+use crate::domain::message::{MessageDraft, MessageType};
 use crate::domain::outbox::{Effect, OutboxItem, OutboxStatus, Recipients};
 use crate::domain::{Activity, ActivityKind, Agent, Principal};
 use crate::error::{AppError, ErrorCode};
@@ -61,6 +61,18 @@ impl Courier {
     pub(super) fn attempt(&self, item: OutboxItem) -> impl std::future::Future<Output = OutboxItem> + 'static {
         let courier = self.clone();
         async move {
+            // A round may have read the row just before another attempt finished with it: only the row as
+            // stored now is attempted, and only if nothing changed it since it was read.
+            let id = item.id.clone();
+            match courier.deps.store.read(move |conn| outbox_queries::by_id(conn, &id)).await {
+                Ok(Some(current)) if current.status() == OutboxStatus::Pending && current.attempts == item.attempts => {}
+                Ok(Some(current)) => return current,
+                Ok(None) => return item,
+                Err(e) => {
+                    log::warn!("outbox row {} not attempted: cannot read it ({e})", item.id);
+                    return item;
+                }
+            }
             let mut ops = Vec::new();
             let outcome = courier.deliver(&item, &mut ops).await;
             let (now, max_attempts) = (courier.deps.now(), courier.deps.escalation.outbox_max_attempts);
@@ -188,7 +200,10 @@ impl Courier {
                         error: format!("to {}: {} ({})", recipient.name, e.message, e.code),
                     })?;
                 }
-                Ok(format!("sent to {}", recipient.name))
+                Ok(match draft.kind {
+                    Some(MessageType::Handoff) => format!("{} told why", recipient.name),
+                    _ => format!("notice sent to {}", recipient.name),
+                })
             }
             Recipients::LeadOf { agent, depth } => {
                 let mut subject = self.resolve(agent.as_deref()).await;

@@ -23,7 +23,7 @@ use actix::prelude::*;
 use delivery::Courier;
 use std::collections::HashSet;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// How many due rows one round takes from the store.
 const ROUND_SIZE: i64 = 200;
@@ -54,6 +54,8 @@ pub struct Dispatcher {
     deps: Deps,
     courier: Courier,
     in_flight: HashSet<String>,
+    /// Callers of [`Settle`] waiting for the last attempt in flight to finish.
+    settled: Vec<oneshot::Sender<()>>,
     /// When the earliest pending row falls due, as last seen; `None` when nothing is pending.
     next_due: Option<i64>,
 }
@@ -71,6 +73,7 @@ impl Dispatcher {
                 deps,
                 courier,
                 in_flight: HashSet::new(),
+                settled: Vec::new(),
                 // Whatever a crash left pending is due at once.
                 next_due: Some(i64::MIN),
             }
@@ -102,6 +105,11 @@ impl Dispatcher {
             let attempt = self.courier.attempt(item);
             let finished = fut::wrap_future::<_, Self>(attempt).map(|item: OutboxItem, dispatcher: &mut Self, _| {
                 dispatcher.in_flight.remove(&item.id);
+                if dispatcher.in_flight.is_empty() {
+                    for waiter in dispatcher.settled.drain(..) {
+                        let _ = waiter.send(());
+                    }
+                }
                 if item.status() == OutboxStatus::Pending {
                     dispatcher.next_due = Some(
                         dispatcher
@@ -249,6 +257,33 @@ impl Handler<DispatchDue> for Dispatcher {
                 )
             }),
         )
+    }
+}
+
+/// Waits until nothing is in flight, after a round of the rows due now, HTTP ones included: everything
+/// written so far has had its attempt. For tests and simulations that step a manual clock.
+#[derive(Message)]
+#[rtype(result = "AppResult<()>")]
+pub struct Settle;
+
+impl Handler<Settle> for Dispatcher {
+    type Result = ResponseActFuture<Self, AppResult<()>>;
+
+    fn handle(&mut self, _: Settle, ctx: &mut Context<Self>) -> Self::Result {
+        let round = <Self as Handler<DispatchDue>>::handle(self, DispatchDue { wait_for_http: true }, ctx);
+        Box::pin(round.then(|done, dispatcher: &mut Self, _| {
+            if let Err(e) = done {
+                return reply_now(Err(e));
+            }
+            if dispatcher.in_flight.is_empty() {
+                return reply_now(Ok(()));
+            }
+            let (waiter, idle) = oneshot::channel();
+            dispatcher.settled.push(waiter);
+            Box::pin(fut::wrap_future(async move {
+                idle.await.map_err(|_| AppError::internal("the dispatcher stopped"))
+            }))
+        }))
     }
 }
 

@@ -252,6 +252,7 @@ async fn sweep_messages(
     let mut escalated_message_ids = Vec::new();
     let mut escalations = Vec::new();
     let mut outbox = Vec::new();
+    let mut raised_ops = Vec::new();
     for inbox in overdue {
         for (message, mut escalation) in inbox.messages.iter().zip(inbox.escalations) {
             if let Some(task_id) = &message.task_id {
@@ -259,12 +260,17 @@ async fn sweep_messages(
                 for action in &mut escalation.actions {
                     action.detail.clone_from(&raised);
                 }
+                raised_ops.push(WriteOp::record_actions(&escalation.id, &escalation.actions));
             }
             observability::escalation_recorded(&escalation.rule_name);
             escalated_message_ids.push(message.id.clone());
             escalations.push(escalation);
         }
         outbox.extend(inbox.outbox);
+    }
+    // The raise happened after the inbox's commit; a crash in between loses only this line of the record.
+    if let Err(e) = deps.journal.commit(raised_ops).await {
+        log::warn!("the task raises of acknowledgement escalations were not recorded: {e}");
     }
     if !outbox.is_empty() {
         match dispatcher.send(Deliver { items: outbox }).await {

@@ -38,7 +38,7 @@ pub(super) async fn raise_task(board: &Addr<TaskBoard>, task_id: &str, reason: &
         by: Principal::System,
     };
     match crate::actors::ask(board, escalate).await {
-        Ok(task) => format!("priority raised to {}", task.priority),
+        Ok(_) => "priority raised".to_string(),
         Err(e) => {
             log::info!("task {task_id} not raised ({reason}): {e}");
             format!("priority unchanged ({})", e.message)

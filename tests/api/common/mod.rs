@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod sink;
+
 use actix_web::dev::ServerHandle;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use mission_control::config::{Config, Secret};
@@ -228,6 +230,11 @@ impl TestApp {
         self.handles().tick().await.expect("tick")
     }
 
+    /// Waits until every outbox row written so far has had its delivery attempt (webhooks included).
+    pub async fn settle(&self) {
+        self.handles().settle_outbox().await.expect("outbox settles");
+    }
+
     /// Stops the server and runtime (the journal finishes its queue), then starts new ones on the same
     /// database, as a restart of the process would.
     pub async fn restart(mut self) -> TestApp {
@@ -243,6 +250,53 @@ impl TestApp {
         self.server.stop(true).await;
         if let Some(runtime) = self.runtime.take() {
             runtime.stop().await;
+        }
+    }
+}
+
+/// The value without the `outboxId` of its escalation actions (new ids each run), for whole-value comparisons.
+pub fn without_outbox_ids(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(key, _)| key.as_str() != "outboxId")
+                .map(|(key, v)| (key.clone(), without_outbox_ids(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(without_outbox_ids).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Whether a message is the system's "assigned: …" notice, which every assignment by someone else sends
+/// (tested in `outbox.rs`); inbox assertions about other mail leave them out.
+pub fn is_assignment_notice(message: &Value) -> bool {
+    message["type"] == "task_update"
+        && message["senderKind"] == "system"
+        && message["subject"].as_str().is_some_and(|s| s.starts_with("assigned: "))
+}
+
+/// The messages of a page that are not assignment notices.
+pub fn other_than_assignment_notices(items: Vec<Value>) -> Vec<Value> {
+    items.into_iter().filter(|m| !is_assignment_notice(m)).collect()
+}
+
+/// Whether an activity row records the sending of an assignment notice.
+pub fn is_assignment_notice_sent(row: &Value) -> bool {
+    row["kind"] == "message_sent" && row["after"]["type"] == "task_update" && row["after"]["from"] == "system"
+}
+
+impl TestApp {
+    /// Reads and acknowledges, as `agent`, every assignment notice in its inbox, so tests about other mail
+    /// see only that mail in unread counts and wake-ups.
+    pub async fn acknowledge_assignment_notices(&self, agent: &str, token: &str) {
+        let page = self
+            .call(Method::GET, &format!("/api/agents/{agent}/messages?limit=100"), Some(token), None)
+            .await
+            .expect(200);
+        for notice in array(&page["items"]).iter().filter(|m| is_assignment_notice(m)) {
+            let path = format!("/api/agents/{agent}/messages/{}/acknowledge", id(notice));
+            self.call(Method::POST, &path, Some(token), None).await.expect(200);
         }
     }
 }
