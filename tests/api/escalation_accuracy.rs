@@ -91,7 +91,12 @@ async fn a_moving_chain_is_no_escalation_and_an_idle_chain_is(backend: Backend) 
     // Just past the threshold: the idle chain fires, the moving one does not.
     app.clock.advance_ms(1);
     let report = app.tick().await;
-    assert_eq!(escalated(&report), [stalls.clone()], "{:?}", report.escalations);
+    assert_eq!(
+        escalated(&report),
+        std::slice::from_ref(&stalls),
+        "{:?}",
+        report.escalations
+    );
     let rung = &report.escalations[0];
     assert_eq!(rung.rule_name, "task blocked too long");
     assert_eq!(rung.trigger, "blocker_duration");
@@ -264,7 +269,12 @@ async fn a_second_silent_assignee_reaches_the_lead(backend: Backend) {
     app.clock.advance_ms(MINUTE);
     heartbeat(&app, &boss).await;
     let report = app.tick().await;
-    assert_eq!(escalated(&report), [task.clone()], "{:?}", report.escalations);
+    assert_eq!(
+        escalated(&report),
+        std::slice::from_ref(&task),
+        "{:?}",
+        report.escalations
+    );
     let first = serde_json::to_value(&report.escalations[0]).expect("serializes");
     assert_eq!(first["ruleName"], "assignee silent", "{first}");
     assert_eq!(first["actions"][0]["kind"], "reassign", "{first}");
@@ -283,7 +293,12 @@ async fn a_second_silent_assignee_reaches_the_lead(backend: Backend) {
     app.clock.advance_ms(MINUTE);
     heartbeat(&app, &boss).await;
     let report = app.tick().await;
-    assert_eq!(escalated(&report), [task.clone()], "{:?}", report.escalations);
+    assert_eq!(
+        escalated(&report),
+        std::slice::from_ref(&task),
+        "{:?}",
+        report.escalations
+    );
     let second = serde_json::to_value(&report.escalations[0]).expect("serializes");
     assert_eq!(second["ruleName"], "assignee silent", "{second}");
     assert_eq!(
