@@ -401,6 +401,7 @@ fn pure_cases(world: &World) -> Vec<Case> {
             }
             let context = TaskContext {
                 assignee_heartbeat_at: plan.agent.and_then(|a| world.agents[a].heartbeat).map(|at| NOW + at),
+                ..TaskContext::default()
             };
             Case {
                 task: t,
@@ -694,6 +695,7 @@ async fn scheduler_cases(runtime: &Runtime) -> Vec<Case> {
         .map(|task| Case {
             context: TaskContext {
                 assignee_heartbeat_at: task.assignee_id.as_ref().and_then(|a| heartbeats.get(a)).copied(),
+                ..TaskContext::default()
             },
             ladders: ladders.remove(&task.id).unwrap_or_default(),
             task,
@@ -734,6 +736,7 @@ impl SchedulerShaped {
         for task in self.tasks.values() {
             let context = TaskContext {
                 assignee_heartbeat_at: task.assignee_id.as_ref().and_then(|a| self.heartbeats.get(a)).copied(),
+                ..TaskContext::default()
             };
             let ladders = self.ladders.get(&task.id).cloned().unwrap_or_default();
             let decision = escalation::decide(rules, task, context, &ladders, max_depth, now);

@@ -71,7 +71,10 @@ impl Handles {
     /// Waits until every outbox row written so far has had its delivery attempt, webhooks included (a
     /// manual-clock test or simulation calls it after `tick` to see what the deliveries did).
     pub async fn settle_outbox(&self) -> AppResult<()> {
-        self.dispatcher.send(dispatcher::Settle).await.map_err(AppError::mailbox)?
+        self.dispatcher
+            .send(dispatcher::Settle)
+            .await
+            .map_err(AppError::mailbox)?
     }
 }
 
@@ -166,6 +169,12 @@ impl Runtime {
             open_escalations: boot.open_escalations,
             open_tasks: boot.open_tasks.clone(),
             agents: profiles.clone(),
+            dependencies: boot
+                .dependencies
+                .iter()
+                .map(|edge| (edge.task_id.clone(), edge.blocker_id.clone()))
+                .collect(),
+            silent_firings: boot.silent_firings,
         };
         let board = TaskBoard::start(boot.open_tasks, boot.finished, boot.dependencies, deps.clone());
         let capacity = CapacityRegistry::start(profiles, capacity_tasks, deps.clone(), board.clone(), &events);
@@ -245,6 +254,7 @@ struct Boot {
     breaches: Vec<(String, crate::domain::slo::BreachKind)>,
     rules: Vec<crate::domain::escalation::EscalationRule>,
     open_escalations: Vec<crate::domain::escalation::Escalation>,
+    silent_firings: Vec<crate::domain::escalation::Escalation>,
 }
 
 impl Boot {
@@ -268,6 +278,10 @@ impl Boot {
                 agent,
             })
             .collect();
+        let rules = escalation_queries::all_rules(&mut conn)?;
+        // A takeover older than every cooldown can no longer hold a firing back.
+        let longest_cooldown = rules.iter().map(|r| r.cooldown_ms).max().unwrap_or(0);
+        let silent_firings = escalation_queries::firings_since(&mut conn, "no_heartbeat", now - longest_cooldown)?;
         Ok(Boot {
             agents,
             templates: message_queries::all_templates(&mut conn)?,
@@ -276,7 +290,8 @@ impl Boot {
             finished: queries::finished_task_index(&mut conn)?,
             dependencies: queries::all_dependencies(&mut conn)?,
             breaches: slo_queries::open_task_breaches(&mut conn)?,
-            rules: escalation_queries::all_rules(&mut conn)?,
+            rules,
+            silent_firings,
             open_escalations: escalation_queries::open_escalations(&mut conn)?,
         })
     }

@@ -17,6 +17,10 @@ pub enum TaskEventKind {
     /// An escalation raised the task's priority and escalation level.
     Escalated,
     Deleted,
+    /// The task is now blocked by `blocker_id` (an edge added; its status may change in a later event).
+    DependencyAdded,
+    /// The task is no longer blocked by `blocker_id`.
+    DependencyRemoved,
 }
 
 #[derive(Debug, Clone, Message)]
@@ -27,6 +31,8 @@ pub struct TaskEvent {
     pub task: Task,
     pub previous_status: Option<TaskStatus>,
     pub previous_assignee: Option<String>,
+    /// The other end of the edge, for `DependencyAdded` and `DependencyRemoved`.
+    pub blocker_id: Option<String>,
     pub at: i64,
 }
 

@@ -282,6 +282,45 @@ pub fn available_at(tasks: &[&Task], now: i64) -> i64 {
     now + minutes * MINUTE_MS
 }
 
+/// Minutes estimated for the agent's ready tasks: queued work, not load (utilization ignores it), but the
+/// `balanced` ranking counts it so that a burst of assignments does not pile onto the agent that looks idle.
+pub fn queued_minutes(tasks: &[&Task]) -> i64 {
+    tasks
+        .iter()
+        .filter(|t| t.status == TaskStatus::Ready)
+        .map(|t| estimate_minutes(t))
+        .sum()
+}
+
+/// When each task of the agent's queue is projected to start: the [`forecast`]'s starts, without the entries.
+pub fn projected_starts<'a>(tasks: &[&'a Task], now: i64) -> Vec<(&'a Task, i64)> {
+    let (in_progress, ready) = work_queue(tasks);
+    let mut at = now;
+    let durations = in_progress
+        .iter()
+        .map(|t| (*t, remaining_minutes(t, now)))
+        .chain(ready.iter().map(|t| (*t, estimate_minutes(t))));
+    durations
+        .map(|(task, minutes)| {
+            let start = at;
+            at += minutes * MINUTE_MS;
+            (task, start)
+        })
+        .collect()
+}
+
+/// When the task is projected to finish at the current pace: now plus the remaining minutes for a task in
+/// progress; its projected start (its place in its assignee's queue, or now when it has none) plus its
+/// estimate for a task not started; now for a task in review (the work is handed in). One definition of
+/// remaining work: [`remaining_minutes`] and [`estimate_minutes`].
+pub fn projected_finish(task: &Task, projected_start_at: Option<i64>, now: i64) -> i64 {
+    match task.status {
+        TaskStatus::InProgress => now + remaining_minutes(task, now) * MINUTE_MS,
+        TaskStatus::Review => now,
+        _ => projected_start_at.unwrap_or(now).max(now) + estimate_minutes(task) * MINUTE_MS,
+    }
+}
+
 /// When `candidate` would start if this agent took it: the start of its entry when it is already in the
 /// agent's queue, else where it would fall among the ready tasks by claim order.
 pub fn projected_start(tasks: &[&Task], candidate: &Task, now: i64) -> i64 {
@@ -558,5 +597,64 @@ mod tests {
         );
         assert_eq!(projected_start(&tasks, &busy, now), 0);
         assert_eq!(projected_start(&[], &candidate, now), 0);
+    }
+
+    #[test]
+    fn queued_minutes_add_the_ready_estimates_only() {
+        let busy = task("busy", TaskStatus::InProgress, Some(60), 0);
+        let known = task("known", TaskStatus::Ready, Some(30), 0);
+        let unknown = task("unknown", TaskStatus::Ready, None, 0);
+        let blocked = task("blocked", TaskStatus::Blocked, Some(10), 0);
+        assert_eq!(queued_minutes(&[&busy, &known, &unknown, &blocked]), 30 + 240);
+        assert_eq!(queued_minutes(&[&busy]), 0);
+    }
+
+    #[test]
+    fn projected_starts_are_the_forecast_starts() {
+        let now = 10 * MIN;
+        let busy = task("busy", TaskStatus::InProgress, Some(60), 0);
+        let mut first = task("first", TaskStatus::Ready, Some(30), 0);
+        first.priority = Priority::P1;
+        let last = task("last", TaskStatus::Ready, Some(20), 0);
+        let tasks = [&last, &busy, &first];
+        let starts: Vec<(&str, i64)> = projected_starts(&tasks, now)
+            .into_iter()
+            .map(|(t, at)| (t.id.as_str(), at))
+            .collect();
+        let f = forecast(&agent(3, 480), &tasks, now);
+        let expected: Vec<(&str, i64)> = f
+            .queue
+            .iter()
+            .map(|e| (e.task_id.as_str(), e.projected_start_at))
+            .collect();
+        assert_eq!(starts, expected);
+        assert_eq!(
+            starts,
+            [("busy", now), ("first", now + 50 * MIN), ("last", now + 80 * MIN)]
+        );
+    }
+
+    #[test]
+    fn the_projected_finish_follows_the_remaining_work() {
+        let now = 30 * MIN;
+        // In progress since 0 with 60 estimated: 30 left.
+        let started = task("s", TaskStatus::InProgress, Some(60), 0);
+        assert_eq!(projected_finish(&started, None, now), now + 30 * MIN);
+        // Overrunning: never less than the 15-minute floor.
+        assert_eq!(projected_finish(&started, None, 120 * MIN), 135 * MIN);
+        // Not started: its place in the queue plus its estimate, or now plus its estimate.
+        let queued = task("q", TaskStatus::Ready, Some(45), 0);
+        assert_eq!(projected_finish(&queued, Some(now + 50 * MIN), now), now + 95 * MIN);
+        assert_eq!(projected_finish(&queued, None, now), now + 45 * MIN);
+        assert_eq!(
+            projected_finish(&queued, Some(0), now),
+            now + 45 * MIN,
+            "a start in the past is now"
+        );
+        let no_estimate = task("n", TaskStatus::Backlog, None, 0);
+        assert_eq!(projected_finish(&no_estimate, None, now), now + 240 * MIN);
+        // Handed in: nothing left to work.
+        let review = task("r", TaskStatus::Review, Some(60), 0);
+        assert_eq!(projected_finish(&review, None, now), now);
     }
 }

@@ -1,7 +1,8 @@
 //! Escalation rules: what makes a task "stuck" (triggers), which tasks a rule applies to, what it does
 //! (actions), and the ladder that decides when a rule may fire again.
 //!
-//! - **Triggers** are pure functions of the task, its assignee's last sign of life and now. Durations fire when
+//! - **Triggers** are pure functions of the task, its [`TaskContext`] (the assignee's last sign of life, what
+//!   the task's upstream is doing, where the task stands in its assignee's queue) and now. Durations fire when
 //!   strictly exceeded ("in progress for more than 2 h"); percentages and counts when reached ("≥ 75 %",
 //!   "≥ 3 failed attempts"). Time in a status is measured from `statusChangedAt`, never `updatedAt`.
 //! - **Selection**: among the enabled rules that apply to the task, whose triggers fire and whose ladder for
@@ -12,12 +13,14 @@
 //!   at most one level per cooldown; past the maximum depth nothing more fires. When the rule stops matching
 //!   (the task moved, was unblocked, finished), its open firings resolve and the ladder starts again at 1.
 
+use super::capacity;
+use super::dependency::BlockedBy;
 use super::matching::Strategy;
 use super::task::{Priority, Task, TaskStatus};
 use super::text_enum::text_enum;
 use super::{check_labels, check_text, RuleViolation};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use utoipa::ToSchema;
 
 pub const DEFAULT_RULE_PRIORITY: i32 = 50;
@@ -35,13 +38,17 @@ pub const DEFAULT_SLO_PERCENT: u32 = 75;
 pub enum Trigger {
     /// In `status` for longer than `durationMs`, counted from `statusChangedAt`.
     TimeInStatus { status: TaskStatus, duration_ms: i64 },
-    /// Blocked for longer than `durationMs`.
+    /// Blocked for longer than `durationMs` while nothing upstream is moving: no open task in the closure of
+    /// its blockers is `in_progress`/`review` with a live assignee, or the chain has shown no progress for
+    /// longer than `durationMs`.
     BlockerDuration { duration_ms: i64 },
     /// At least `percent` of the SLO used (default 75).
     SloConsumed {
         #[serde(default = "default_slo_percent")]
         percent: u32,
     },
+    /// At risk by forecast: at the current pace the task is projected to finish after its SLO deadline.
+    SloAtRisk {},
     /// At least `attempts` failed attempts recorded on the task.
     AttemptsExceeded { attempts: u32 },
     /// At least `count` failures of `errorKind` within the last `windowMs`.
@@ -167,6 +174,7 @@ impl Trigger {
             Trigger::TimeInStatus { .. } => "time_in_status",
             Trigger::BlockerDuration { .. } => "blocker_duration",
             Trigger::SloConsumed { .. } => "slo_consumed",
+            Trigger::SloAtRisk {} => "slo_at_risk",
             Trigger::AttemptsExceeded { .. } => "attempts_exceeded",
             Trigger::ErrorPattern { .. } => "error_pattern",
             Trigger::NoHeartbeat { .. } => "no_heartbeat",
@@ -289,6 +297,7 @@ fn check_trigger(trigger: &Trigger) -> Result<(), RuleViolation> {
             1..=1000 => Ok(()),
             _ => Err(RuleViolation::invalid("triggers.percent", "must be between 1 and 1000")),
         },
+        Trigger::SloAtRisk {} => Ok(()),
         Trigger::AttemptsExceeded { attempts } => match attempts {
             1..=1000 => Ok(()),
             _ => Err(RuleViolation::invalid(
@@ -436,6 +445,81 @@ pub fn apply_patch(rule: &EscalationRule, patch: RulePatch, now: i64) -> Result<
 pub struct TaskContext {
     /// The assignee's last heartbeat, if it ever sent one.
     pub assignee_heartbeat_at: Option<i64>,
+    /// For a blocked task: what its upstream is doing. The default (nothing known upstream) lets
+    /// `blocker_duration` fire on time alone, as for a task blocked by hand.
+    pub chain: ChainSummary,
+    /// For a ready task in its assignee's queue: when claim order says the assignee starts it.
+    pub projected_start_at: Option<i64>,
+}
+
+/// What the open tasks upstream of a blocked task (the transitive closure of its blockers) are doing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChainSummary {
+    /// How many open tasks are upstream; finished blockers are not counted.
+    pub upstream: usize,
+    /// Some upstream task is `in_progress` or `review` with an assignee whose last sign of life is within the
+    /// heartbeat timeout.
+    pub moving: bool,
+    /// The chain's last progress: the latest status change of the blocked task or of any task upstream, or
+    /// sign of life of an assignee working on an upstream task.
+    pub last_progress_at: Option<i64>,
+}
+
+/// An assignee's last sign of life on a task: its last heartbeat, or the task's entry into `in_progress`
+/// when that came later (taking work is a sign of life too).
+pub fn last_sign_of_life(task: &Task, heartbeat_at: Option<i64>) -> Option<i64> {
+    let started = (task.status == TaskStatus::InProgress).then_some(task.status_changed_at);
+    heartbeat_at.max(started)
+}
+
+/// Every task upstream of `task`: the transitive closure of its `blockedBy` edges, `task` left out, sorted.
+pub fn upstream_of(task: &str, blocked_by: &BlockedBy) -> Vec<String> {
+    let mut seen: HashSet<&str> = HashSet::from([task]);
+    let mut stack = vec![task];
+    let mut found = Vec::new();
+    while let Some(node) = stack.pop() {
+        for blocker in blocked_by.get(node).into_iter().flatten() {
+            if seen.insert(blocker.as_str()) {
+                found.push(blocker.clone());
+                stack.push(blocker.as_str());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Summarizes the chain of a blocked task from its open upstream tasks, each with its assignee's last
+/// heartbeat. "Live" is the heartbeat monitor's own definition: a sign of life within `heartbeat_timeout_ms`.
+pub fn chain_summary<'a>(
+    blocked: &Task,
+    upstream: impl IntoIterator<Item = (&'a Task, Option<i64>)>,
+    now: i64,
+    heartbeat_timeout_ms: i64,
+) -> ChainSummary {
+    let mut summary = ChainSummary {
+        upstream: 0,
+        moving: false,
+        last_progress_at: Some(blocked.status_changed_at),
+    };
+    for (task, heartbeat_at) in upstream {
+        if task.status.is_terminal() {
+            continue;
+        }
+        summary.upstream += 1;
+        summary.last_progress_at = summary.last_progress_at.max(Some(task.status_changed_at));
+        let worked_on =
+            matches!(task.status, TaskStatus::InProgress | TaskStatus::Review) && task.assignee_id.is_some();
+        if !worked_on {
+            continue;
+        }
+        let seen = last_sign_of_life(task, heartbeat_at);
+        if seen.is_some_and(|at| now - at <= heartbeat_timeout_ms) {
+            summary.moving = true;
+            summary.last_progress_at = summary.last_progress_at.max(seen);
+        }
+    }
+    summary
 }
 
 /// "2 h 14 min", "45 min", "30 s": durations in reasons.
@@ -466,8 +550,31 @@ pub fn fires(trigger: &Trigger, task: &Task, context: TaskContext, now: i64) -> 
                 )
             })
         }
-        Trigger::BlockerDuration { duration_ms } => (task.status == TaskStatus::Blocked && in_status > *duration_ms)
-            .then(|| format!("blocked for {}", human_duration(in_status))),
+        Trigger::BlockerDuration { duration_ms } => {
+            if task.status != TaskStatus::Blocked || in_status <= *duration_ms {
+                return None;
+            }
+            let chain = context.chain;
+            let blocked = format!("blocked for {}", human_duration(in_status));
+            if chain.upstream == 0 {
+                return Some(blocked);
+            }
+            if !chain.moving {
+                return Some(format!(
+                    "{blocked} and nothing upstream is moving ({} open tasks upstream, none worked on by a live \
+                     assignee)",
+                    chain.upstream
+                ));
+            }
+            // Someone upstream is alive and working: an ordinary wait, unless the chain stopped progressing.
+            let idle = now - chain.last_progress_at.unwrap_or(task.status_changed_at);
+            (idle > *duration_ms).then(|| {
+                format!(
+                    "{blocked} and the chain has not progressed for {}",
+                    human_duration(idle)
+                )
+            })
+        }
         Trigger::SloConsumed { percent } => {
             let deadline = task.slo_deadline_at?;
             let slo = (deadline - task.created_at).max(1);
@@ -476,6 +583,21 @@ pub fn fires(trigger: &Trigger, task: &Task, context: TaskContext, now: i64) -> 
                 format!(
                     "{}% of the SLO used ({} left)",
                     used * 100 / slo,
+                    if deadline > now {
+                        human_duration(deadline - now)
+                    } else {
+                        "none".to_string()
+                    }
+                )
+            })
+        }
+        Trigger::SloAtRisk {} => {
+            let deadline = task.slo_deadline_at?;
+            let finish = capacity::projected_finish(task, context.projected_start_at, now);
+            (finish > deadline).then(|| {
+                format!(
+                    "projected to finish {} after the SLO deadline ({} left)",
+                    human_duration(finish - deadline),
                     if deadline > now {
                         human_duration(deadline - now)
                     } else {
@@ -510,10 +632,7 @@ pub fn fires(trigger: &Trigger, task: &Task, context: TaskContext, now: i64) -> 
                 return None;
             }
             // Taking the task is a sign of life too: the silence counts from whichever came last.
-            let last_seen = context
-                .assignee_heartbeat_at
-                .unwrap_or(i64::MIN)
-                .max(task.status_changed_at);
+            let last_seen = last_sign_of_life(task, context.assignee_heartbeat_at).unwrap_or(task.status_changed_at);
             let silent = now - last_seen;
             (silent > *duration_ms).then(|| format!("assignee silent for {}", human_duration(silent)))
         }
@@ -617,6 +736,51 @@ pub fn decide(
         held_back: None,
         resolve,
     }
+}
+
+/// Whether this firing took the task from a silent assignee: a `no_heartbeat` firing whose `reassign` ran.
+pub fn took_from_silent_assignee(escalation: &Escalation) -> bool {
+    escalation.trigger == NO_HEARTBEAT
+        && escalation
+            .actions
+            .iter()
+            // The task changed hands whether or not the handoff notice (its outbox row) is delivered yet.
+            .any(|a| a.kind == "reassign" && (a.status == ActionStatus::Executed || a.outbox_id.is_some()))
+}
+
+const NO_HEARTBEAT: &str = "no_heartbeat";
+
+/// The ping-pong guard. A `no_heartbeat` firing that would reassign a task already taken from a silent
+/// assignee less than the rule's cooldown ago (at `taken_at`) goes to the lead instead: two assignees in a
+/// row falling silent on one task says more about the task than about them. Replies with the actions to run
+/// and the reason to record, or `None` when the rule runs as written.
+pub fn ping_pong(
+    rule: &EscalationRule,
+    firing: &Firing,
+    taken_at: Option<i64>,
+    now: i64,
+) -> Option<(Vec<Action>, String)> {
+    let taken_at = taken_at?;
+    let reassigns = rule.actions.iter().any(|a| matches!(a, Action::Reassign { .. }));
+    if firing.trigger != NO_HEARTBEAT || !reassigns || now - taken_at >= rule.cooldown_ms {
+        return None;
+    }
+    let mut actions: Vec<Action> = Vec::with_capacity(rule.actions.len());
+    for action in &rule.actions {
+        let next = match action {
+            Action::Reassign { .. } => Action::Escalate { to: EscalateTo::Lead },
+            other => other.clone(),
+        };
+        if !actions.contains(&next) {
+            actions.push(next);
+        }
+    }
+    let reason = format!(
+        "{}; it was already taken from a silent assignee {} ago, so the lead decides instead of a third assignee",
+        firing.reason,
+        human_duration(now - taken_at)
+    );
+    Some((actions, reason))
 }
 
 text_enum! {

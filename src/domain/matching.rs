@@ -3,8 +3,10 @@
 //! Scores are 0–100, higher is better:
 //! - `best_fit`: skill match, the share of the task's required capabilities found in the agent's
 //!   specializations (case-insensitive); 100 when none are required.
-//! - `balanced`: `0.6 × skill match + 0.4 × free capacity`, where free capacity is `100 − utilization`
-//!   clamped to 0–100 (utilization as defined in [`super::capacity`]).
+//! - `balanced`: `0.6 × skill match + 0.4 × free capacity`, where free capacity is `100 − committed`
+//!   clamped to 0–100, and committed is the utilization (as defined in [`super::capacity`]) plus the agent's
+//!   queued ready work (its estimates) in the same unit. Counting the queue spreads a burst of assignments:
+//!   a ready task weighs on its agent from the moment it is assigned, not only once it is started.
 //! - `fastest`: how soon the agent could start the task, by its forecast: `100 × (1 − wait / 24 h)`, 0 for a
 //!   wait of a day or more. The order uses the exact projected start (ties by utilization), not the rounded
 //!   score.
@@ -77,8 +79,14 @@ pub fn free_percent(utilization_percent: f64) -> f64 {
     (100.0 - utilization_percent).clamp(0.0, 100.0)
 }
 
-pub fn balanced_score(skill: f64, utilization_percent: f64) -> f64 {
-    0.6 * skill + 0.4 * free_percent(utilization_percent)
+/// The share of the agent's day that its in-progress remainder and its queued ready work take, in percent.
+pub fn committed_percent(load: &AgentLoad, queued_minutes: i64) -> f64 {
+    let max_minutes = i64::from(load.max_minutes_per_day.max(1));
+    (load.estimated_minutes_remaining + queued_minutes) as f64 * 100.0 / max_minutes as f64
+}
+
+pub fn balanced_score(skill: f64, committed_percent: f64) -> f64 {
+    0.6 * skill + 0.4 * free_percent(committed_percent)
 }
 
 pub fn fastest_score(wait_ms: i64) -> f64 {
@@ -233,11 +241,17 @@ fn score(task: &Task, agent: &Agent, tasks: &[&Task], strategy: Strategy, now: i
     let (score, sort_key, why) = match strategy {
         Strategy::BestFit => (skill, skill, skill_text),
         Strategy::Balanced => {
-            let value = balanced_score(skill, load.utilization_percent);
-            let text = format!(
-                "{skill_text}, {}% free capacity",
-                one_decimal(free_percent(load.utilization_percent))
-            );
+            let queued = capacity::queued_minutes(tasks);
+            let committed = committed_percent(&load, queued);
+            let value = balanced_score(skill, committed);
+            let text = if queued > 0 {
+                format!(
+                    "{skill_text}, {}% free capacity ({queued} min queued)",
+                    one_decimal(free_percent(committed))
+                )
+            } else {
+                format!("{skill_text}, {}% free capacity", one_decimal(free_percent(committed)))
+            };
             (value, value, text)
         }
         Strategy::Fastest => {
@@ -476,5 +490,80 @@ mod tests {
         assert_eq!(fastest_score(43_200_000), 50.0);
         assert_eq!(fastest_score(86_400_000), 0.0);
         assert_eq!(fastest_score(200_000_000), 0.0);
+    }
+
+    #[test]
+    fn balanced_counts_queued_ready_work() {
+        let t = task(json!({}));
+        let a = agent("aa", json!({"maxMinutesPerDay": 400}));
+        let b = agent("bb", json!({"maxMinutesPerDay": 400}));
+        let limits = CapacityLimits::default();
+        let queued = |id: &str, minutes: i32| {
+            let mut q = busy(&a, id, minutes);
+            q.status = TaskStatus::Ready;
+            q
+        };
+        // Both idle: a tie, broken by name.
+        let first = rank(&t, vec![(&a, vec![]), (&b, vec![])], Strategy::Balanced, 5, 0, limits);
+        assert_eq!(first.best().map(|c| c.agent_name.as_str()), Some("aa"));
+        // One task queued on aa (100 of 400 minutes): the next goes to bb, though aa has nothing in progress.
+        let q1 = queued("q1", 100);
+        let second = rank(
+            &t,
+            vec![(&a, vec![&q1]), (&b, vec![])],
+            Strategy::Balanced,
+            5,
+            0,
+            limits,
+        );
+        let scores: Vec<(&str, f64)> = second
+            .candidates
+            .iter()
+            .map(|c| (c.agent_name.as_str(), c.score))
+            .collect();
+        // aa: 0.6 × 100 + 0.4 × 75 = 90; bb: 100.
+        assert_eq!(scores, [("bb", 100.0), ("aa", 90.0)]);
+        assert_eq!(
+            second.candidates[1].utilization_percent, 0.0,
+            "queued work is still not load"
+        );
+        assert!(second.candidates[1].can_accept_work);
+        assert!(
+            second.candidates[1]
+                .reason
+                .contains("75% free capacity (100 min queued)"),
+            "{}",
+            second.candidates[1].reason
+        );
+        // Queued and in-progress minutes weigh alike: 100 queued on aa against 100 in progress on bb is a tie.
+        let running = busy(&b, "r", 100);
+        let tie = rank(
+            &t,
+            vec![(&a, vec![&q1]), (&b, vec![&running])],
+            Strategy::Balanced,
+            5,
+            0,
+            limits,
+        );
+        let scores: Vec<f64> = tie.candidates.iter().map(|c| c.score).collect();
+        assert_eq!(scores, [90.0, 90.0]);
+        // Handing out four tasks in a row, each ranking seeing the assignments before it, alternates.
+        let mut queues: Vec<Vec<Task>> = vec![vec![], vec![]];
+        let mut picks = Vec::new();
+        for i in 0..4 {
+            let ranking = rank(
+                &t,
+                vec![(&a, queues[0].iter().collect()), (&b, queues[1].iter().collect())],
+                Strategy::Balanced,
+                5,
+                0,
+                limits,
+            );
+            let name = ranking.best().map(|c| c.agent_name.clone()).unwrap_or_default();
+            let slot = usize::from(name == "bb");
+            queues[slot].push(queued(&format!("n{i}"), 60));
+            picks.push(name);
+        }
+        assert_eq!(picks, ["aa", "bb", "aa", "bb"]);
     }
 }

@@ -93,3 +93,14 @@ pub fn all_escalations(conn: &mut AnyConnection) -> Result<Vec<Escalation>, Stor
         .load(conn)?;
     to_escalations(rows)
 }
+
+/// The firings of one trigger kind at or after `since`, resolved or not, oldest first.
+pub fn firings_since(conn: &mut AnyConnection, trigger: &str, since: i64) -> Result<Vec<Escalation>, StoreError> {
+    let rows = escalations::table
+        .filter(escalations::trigger_kind.eq(trigger))
+        .filter(escalations::triggered_at.ge(since))
+        .order(escalations::id.asc())
+        .select(EscalationRow::as_select())
+        .load(conn)?;
+    to_escalations(rows)
+}

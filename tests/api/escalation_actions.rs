@@ -8,9 +8,9 @@
 //! tick report and in the history alike. The default rules are turned off for those tests; the last one
 //! turns them on and runs 200 healthy tasks through their lifecycle to show that they never fire.
 
+use crate::common::sink::Sink;
 use crate::common::*;
 use crate::on_both_backends;
-use crate::common::sink::Sink;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::net::TcpListener;
@@ -75,7 +75,12 @@ async fn fired_for(app: &TestApp, fired: &[Value], task: &Value) -> Value {
     let stored = all_items(app, &format!("/api/escalations?taskId={}", id(task)), 100).await;
     assert_eq!(stored.len(), 1, "{stored:?}");
     assert_eq!(stored[0]["id"], mine[0]["id"]);
-    let kinds = |e: &Value| array(&e["actions"]).iter().map(|a| a["kind"].clone()).collect::<Vec<_>>();
+    let kinds = |e: &Value| {
+        array(&e["actions"])
+            .iter()
+            .map(|a| a["kind"].clone())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(kinds(&stored[0]), kinds(mine[0]), "the actions recorded are those run");
     stored[0].clone()
 }
@@ -137,7 +142,10 @@ async fn webhook_delivers_the_firing_once(backend: Backend) {
     assert_eq!(hit.headers.get("x-token").map(String::as_str), Some("abc"));
     assert_eq!(
         hit.headers.get("idempotency-key"),
-        escalation["actions"][0]["outboxId"].as_str().map(str::to_string).as_ref(),
+        escalation["actions"][0]["outboxId"]
+            .as_str()
+            .map(str::to_string)
+            .as_ref(),
         "the outbox row's id is the idempotency key"
     );
     assert!(hit.headers["content-type"].starts_with("application/json"), "{hit:?}");
@@ -193,7 +201,12 @@ async fn failing_webhooks_are_retried_then_recorded(backend: Backend) {
     let fired = fire(&app).await;
     assert_eq!(fired.len(), 3, "{fired:?}");
     let e = fired_for(&app, &fired, &a).await;
-    assert_sole(&e, "webhook", "failed", &[&broken.url, "HTTP 500", "attempt 1 failed", "retrying at"]);
+    assert_sole(
+        &e,
+        "webhook",
+        "failed",
+        &[&broken.url, "HTTP 500", "attempt 1 failed", "retrying at"],
+    );
     assert_eq!(broken.hits().len(), 1, "one attempt now; the outbox retries later");
     assert!(broken.hits().iter().all(|h| h.body["escalationId"] == e["id"]));
     let e = fired_for(&app, &fired, &b).await;
@@ -329,7 +342,12 @@ async fn escalating_to_an_agent_alerts_it_and_raises_the_task(backend: Backend) 
     assert_eq!(get_task(&app, &id(&n)).await["priority"], "P1");
 
     let e = fired_for(&app, &fired, &i).await;
-    assert_sole(&e, "escalate", "executed", &["priority P2 → P1", "notice sent to chief"]);
+    assert_sole(
+        &e,
+        "escalate",
+        "executed",
+        &["priority P2 → P1", "notice sent to chief"],
+    );
     let alerts = inbox(&app, &id(&chief)).await;
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(alerts[0]["taskId"], i["id"]);

@@ -174,7 +174,7 @@ async fn default_rules_and_a_crud_round_trip(backend: Backend) {
         ["P0 task in review too long", 95, [{"kind": "time_in_status", "status": "review", "durationMs": HOUR}],
             ["escalate"]],
         ["assignee silent", 92, [{"kind": "no_heartbeat", "durationMs": 10 * MINUTE}], ["reassign"]],
-        ["SLO approaching", 90, [{"kind": "slo_consumed", "percent": 75}], ["notify_assignee"]],
+        ["SLO approaching", 90, [{"kind": "slo_at_risk"}], ["notify_assignee"]],
         ["too many failed attempts", 88, [{"kind": "attempts_exceeded", "attempts": 3}], ["escalate", "reassign"]],
         ["task blocked too long", 85, [{"kind": "blocker_duration", "durationMs": 30 * MINUTE}],
             ["notify_assignee", "escalate"]],
@@ -414,7 +414,8 @@ async fn a_dry_run_explains_and_a_real_run_fires(backend: Backend) {
             "triggeredAt": now(&app), "resolvedAt": null, "useful": null, "ratedAt": null})
     );
     assert_eq!(history(&app, "").await, vec![escalation.clone()]);
-    let messages = other_than_assignment_notices(array(&app.admin(Method::GET, inbox, None).await.expect(200)["items"]));
+    let messages =
+        other_than_assignment_notices(array(&app.admin(Method::GET, inbox, None).await.expect(200)["items"]));
     assert_eq!(messages.len(), 1, "{messages:?}");
     assert_eq!(messages[0]["subject"], "Pick this up");
     assert_eq!(messages[0]["type"], "alert");

@@ -11,6 +11,7 @@ mod bad_input;
 mod capacity;
 mod common;
 mod dependencies;
+mod escalation_accuracy;
 mod escalation_actions;
 mod escalation_defaults;
 mod escalation_rules;

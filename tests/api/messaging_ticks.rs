@@ -701,7 +701,10 @@ async fn a_message_expiring_before_its_deadline_never_escalates(backend: Backend
     .await;
     app.clock.advance_ms(2 * 3_600_000);
     let report = app.tick().await;
-    assert_eq!(report.expired_messages, 2, "the message and bob's assignment notice: {report:?}");
+    assert_eq!(
+        report.expired_messages, 2,
+        "the message and bob's assignment notice: {report:?}"
+    );
     assert!(report.escalated_message_ids.is_empty(), "{report:?}");
     app.clock.advance_ms(MINUTE);
     assert!(app.tick().await.escalated_message_ids.is_empty());

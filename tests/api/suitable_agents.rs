@@ -247,10 +247,10 @@ async fn gpu_ml_task_ranks_qualifying_agents_per_strategy(backend: Backend) {
         assert!(!text(&c["reason"]).starts_with("cannot accept work"), "{c}");
     }
 
-    // balanced = 0.6 × skill + 0.4 × (100 − utilization):
+    // balanced = 0.6 × skill + 0.4 × (100 − committed), committed = utilization + queued ready work:
     //   torch 0.6 × 66.67 + 0.4 × 100  = 40 + 40   = 80.0
     //   ace   0.6 × 100   + 0.4 × 37.5 = 60 + 15   = 75.0
-    //   lite  0.6 × 33.33 + 0.4 × 100  = 20 + 40   = 60.0
+    //   lite  0.6 × 33.33 + 0.4 × 93.75 = 20 + 37.5 = 57.5 (30 minutes queued of 480)
     //   maxed 0.6 × 100   + 0.4 × 87.5 = 60 + 35   = 95.0, but it cannot accept work: last.
     let balanced = suitable(&app, &fleet.task_id, "?strategy=balanced").await;
     assert_eq!(balanced["strategy"], "balanced");
@@ -258,7 +258,7 @@ async fn gpu_ml_task_ranks_qualifying_agents_per_strategy(backend: Backend) {
     assert_eq!(balanced["excluded"], excluded(1, 0, 1, 1, 0));
     assert_eq!(names(&balanced), ["torch", "ace", "lite", "maxed"], "{balanced}");
     assert_eq!(ranks(&balanced), [1, 2, 3, 4]);
-    assert_eq!(scores(&balanced), [80.0, 75.0, 60.0, 95.0], "{balanced}");
+    assert_eq!(scores(&balanced), [80.0, 75.0, 57.5, 95.0], "{balanced}");
     assert_eq!(accepting(&balanced), [true, true, true, false]);
     assert_eq!(
         text(&candidate(&balanced, "ace")["reason"]),
@@ -484,10 +484,11 @@ async fn agents_that_cannot_accept_work_rank_last(backend: Backend) {
     assert_eq!(int(&queued["projectedStartAt"]), app.clock.now_ms() + 600 * MIN);
     assert_eq!(int(&queued["availableAt"]), app.clock.now_ms() + 600 * MIN);
 
-    // balanced: queued 60 + 40 = 100; busy79 60 + 0.4 × 21 = 68.4; busy80 60 + 0.4 × 20 = 68 (last anyway).
+    // balanced counts queued work against free capacity: queued's 600 queued minutes fill its 100-minute day,
+    // 60 + 0.4 × 0 = 60; busy79 60 + 0.4 × 21 = 68.4; busy80 60 + 0.4 × 20 = 68 (last anyway).
     let balanced = suitable(&app, &tid, "?strategy=balanced").await;
-    assert_eq!(names(&balanced), ["queued", "busy79", "busy80"], "{balanced}");
-    assert_eq!(scores(&balanced), [100.0, 68.4, 68.0], "{balanced}");
+    assert_eq!(names(&balanced), ["busy79", "queued", "busy80"], "{balanced}");
+    assert_eq!(scores(&balanced), [68.4, 60.0, 68.0], "{balanced}");
 
     // best_fit: all 100; the two that can accept work by utilization, then busy80.
     let best = suitable(&app, &tid, "?strategy=best_fit").await;
@@ -573,13 +574,14 @@ async fn auto_assign_picks_the_top_candidate(backend: Backend) {
     assert_eq!(ready, [id(&second)]);
 
     app.clock.advance_ms(1);
-    // The default strategy is balanced: torch again (80 against ace's 75; queued work is not load).
+    // The default strategy is balanced: torch again, though the task it was just given now counts as queued
+    // work (75, tied with ace's 75, and first on utilization: queued work is not load).
     let third = app
         .task(json!({"title": "Fine-tune v3", "status": "ready", "requirements": ml_requirements()}))
         .await;
     let reply = auto_assign(&app, &id(&third), "", Some(ADMIN_TOKEN)).await.expect(200);
     assert_eq!(reply["chosen"]["agentName"], "torch");
-    assert_eq!(num(&reply["chosen"]["score"]), 80.0);
+    assert_eq!(num(&reply["chosen"]["score"]), 75.0);
 
     // The chosen agent can claim what it was given.
     let claimed = app

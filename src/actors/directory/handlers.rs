@@ -343,14 +343,22 @@ impl Handler<Tick> for AgentDirectory {
     type Result = ResponseFuture<AppResult<Vec<String>>>;
 
     fn handle(&mut self, _: Tick, _: &mut Context<Self>) -> Self::Result {
-        let agents: Vec<(String, Addr<crate::actors::agent::AgentActor>)> =
-            self.agents.values().map(|e| (e.name.clone(), e.addr.clone())).collect();
+        let agents: Vec<(String, String, Addr<crate::actors::agent::AgentActor>)> = self
+            .agents
+            .iter()
+            .map(|(id, e)| (id.clone(), e.name.clone(), e.addr.clone()))
+            .collect();
+        let board = self.board.clone();
         Box::pin(async move {
-            let checks = join_all(agents.iter().map(|(_, addr)| addr.send(agent_msg::CheckHeartbeat))).await;
+            let checks = join_all(agents.iter().map(|(_, _, addr)| addr.send(agent_msg::CheckHeartbeat))).await;
             let mut offline = Vec::new();
-            for ((name, _), outcome) in agents.into_iter().zip(checks) {
+            for ((id, name, _), outcome) in agents.into_iter().zip(checks) {
                 match outcome {
-                    Ok(Ok(true)) => offline.push(name),
+                    Ok(Ok(true)) => {
+                        // Its queued work goes back to the pool before the tick reports it offline.
+                        super::release::release_queued(board.clone(), id, name.clone()).await;
+                        offline.push(name);
+                    }
                     Ok(Ok(false)) => {}
                     Ok(Err(e)) => log::warn!("heartbeat check for {name} failed: {e}"),
                     Err(e) => log::warn!("heartbeat check for {name} not delivered: {e}"),

@@ -7,6 +7,7 @@
 mod handlers;
 pub mod messages;
 mod messaging;
+mod release;
 
 use super::agent::{AgentActor, AgentState};
 use super::task_board::TaskBoard;

@@ -64,8 +64,14 @@ impl Courier {
             // A round may have read the row just before another attempt finished with it: only the row as
             // stored now is attempted, and only if nothing changed it since it was read.
             let id = item.id.clone();
-            match courier.deps.store.read(move |conn| outbox_queries::by_id(conn, &id)).await {
-                Ok(Some(current)) if current.status() == OutboxStatus::Pending && current.attempts == item.attempts => {}
+            match courier
+                .deps
+                .store
+                .read(move |conn| outbox_queries::by_id(conn, &id))
+                .await
+            {
+                Ok(Some(current)) if current.status() == OutboxStatus::Pending && current.attempts == item.attempts => {
+                }
                 Ok(Some(current)) => return current,
                 Ok(None) => return item,
                 Err(e) => {

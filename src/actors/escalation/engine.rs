@@ -13,16 +13,17 @@ use super::actions;
 use super::EscalationScheduler;
 use crate::actors::dispatcher::Deliver;
 use crate::actors::reply_now;
-use crate::domain::escalation::{self, Decision, Escalation, EscalationRule, Ladder, TaskContext};
+use crate::domain::capacity;
+use crate::domain::escalation::{self, Decision, Escalation, EscalationRule, Ladder, TaskContext, Trigger};
 use crate::domain::outbox::{self, OutboxItem};
-use crate::domain::Task;
+use crate::domain::{Task, TaskStatus};
 use crate::error::{AppError, AppResult};
 use crate::ids::new_id;
 use crate::observability;
 use crate::store::WriteOp;
 use actix::fut::{self, ActorFutureExt};
 use actix::prelude::*;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// The open rungs of one rule's ladder for one task.
 #[derive(Debug, Clone, Default)]
@@ -153,18 +154,76 @@ pub struct PassReport {
     pub resolved: usize,
 }
 
+/// Where each queued task stands in its assignee's queue (task → projected start), for the agents of one
+/// pass: computed once per agent, not once per task.
+#[derive(Default)]
+pub(super) struct QueueStarts(HashMap<String, i64>);
+
 impl EscalationScheduler {
-    fn context_of(&self, task: &Task) -> TaskContext {
+    fn uses(&self, wanted: fn(&Trigger) -> bool) -> bool {
+        self.rules.iter().any(|r| r.enabled && r.triggers.iter().any(wanted))
+    }
+
+    /// Whether the rules need the task's place in its assignee's queue: a queued task with a deadline.
+    fn needs_queue_start(&self, task: &Task) -> bool {
+        task.status == TaskStatus::Ready
+            && task.assignee_id.is_some()
+            && task.slo_deadline_at.is_some()
+            && self.uses(|t| matches!(t, Trigger::SloAtRisk {}))
+    }
+
+    /// The projected starts of the queues of these tasks' assignees (only where a trigger needs them).
+    fn queue_starts<'a>(&self, tasks: impl IntoIterator<Item = &'a Task>, now: i64) -> QueueStarts {
+        let agents: BTreeSet<&str> = tasks
+            .into_iter()
+            .filter(|t| self.needs_queue_start(t))
+            .filter_map(|t| t.assignee_id.as_deref())
+            .collect();
+        let mut starts = QueueStarts::default();
+        for agent in agents {
+            let queue: Vec<&Task> = self.graph.queue_of(agent).filter_map(|id| self.tasks.get(id)).collect();
+            for (task, at) in capacity::projected_starts(&queue, now) {
+                starts.0.insert(task.id.clone(), at);
+            }
+        }
+        starts
+    }
+
+    fn context_of(&self, task: &Task, starts: &QueueStarts, now: i64) -> TaskContext {
+        let heartbeat_of = |t: &Task| t.assignee_id.as_ref().and_then(|a| self.heartbeats.get(a)).copied();
+        let chain = if task.status == TaskStatus::Blocked && self.uses(|t| matches!(t, Trigger::BlockerDuration { .. }))
+        {
+            let upstream = escalation::upstream_of(&task.id, self.graph.blocked_by());
+            let upstream = upstream
+                .iter()
+                .filter_map(|id| self.tasks.get(id))
+                .map(|t| (t, heartbeat_of(t)));
+            let timeout = i64::try_from(self.deps.heartbeat_timeout.as_millis()).unwrap_or(i64::MAX);
+            escalation::chain_summary(task, upstream, now, timeout)
+        } else {
+            escalation::ChainSummary::default()
+        };
         TaskContext {
-            assignee_heartbeat_at: task.assignee_id.as_ref().and_then(|a| self.heartbeats.get(a)).copied(),
+            assignee_heartbeat_at: heartbeat_of(task),
+            chain,
+            projected_start_at: starts.0.get(&task.id).copied(),
         }
     }
 
+    /// The context of one task, its queue computed for it alone.
+    fn context_alone(&self, task: &Task, now: i64) -> TaskContext {
+        self.context_of(task, &self.queue_starts([task], now), now)
+    }
+
     pub(super) fn decide(&self, task: &Task, now: i64) -> Decision {
+        self.decide_with(task, &self.queue_starts([task], now), now)
+    }
+
+    fn decide_with(&self, task: &Task, starts: &QueueStarts, now: i64) -> Decision {
         escalation::decide(
             &self.rules,
             task,
-            self.context_of(task),
+            self.context_of(task, starts, now),
             &self.ladders.view(&task.id),
             self.deps.escalation.max_depth,
             now,
@@ -173,7 +232,7 @@ impl EscalationScheduler {
 
     /// Every enabled rule that matches the task now, highest priority first.
     pub(super) fn matching(&self, task: &Task, now: i64) -> Vec<(&EscalationRule, escalation::Firing)> {
-        let context = self.context_of(task);
+        let context = self.context_alone(task, now);
         let mut found: Vec<_> = self
             .rules
             .iter()
@@ -185,9 +244,11 @@ impl EscalationScheduler {
 
     /// Plans the evaluation of these open tasks.
     pub(super) fn plan<'a>(&self, tasks: impl IntoIterator<Item = &'a Task>, now: i64) -> Pass {
+        let tasks: Vec<&Task> = tasks.into_iter().collect();
+        let starts = self.queue_starts(tasks.iter().copied(), now);
         let mut pass = Pass::default();
         for task in tasks {
-            let decision = self.decide(task, now);
+            let decision = self.decide_with(task, &starts, now);
             self.add_decision(&mut pass, task, decision, now);
         }
         pass
@@ -203,15 +264,26 @@ impl EscalationScheduler {
         let Some(rule) = self.rules.iter().find(|r| r.id == rule_id) else {
             return;
         };
+        let mut rule = rule.clone();
+        let mut reason = firing.reason.clone();
+        if let Some((actions, why)) = escalation::ping_pong(&rule, &firing, self.takeovers.last(&task.id), now) {
+            rule.actions = actions;
+            reason = why;
+        }
         pass.fire.push(Pending {
             escalation: Escalation {
                 rule_id: Some(rule.id.clone()),
                 trigger: firing.trigger,
-                ..Escalation::opened(new_id(), &rule.name, Some(task.id.clone()), level, firing.reason, now)
+                ..Escalation::opened(new_id(), &rule.name, Some(task.id.clone()), level, reason, now)
             },
-            rule: rule.clone(),
+            rule,
             task: task.clone(),
         });
+    }
+
+    /// The longest cooldown of any rule: how far back a takeover can still hold a firing back.
+    pub(super) fn longest_cooldown(&self) -> i64 {
+        self.rules.iter().map(|r| r.cooldown_ms).max().unwrap_or(0)
     }
 
     /// Plans the resolution of everything open for a task that finished or was deleted, built-in
@@ -266,8 +338,12 @@ impl EscalationScheduler {
                     scheduler.ladders.close(task, rules.as_deref());
                     if rules.is_none() {
                         scheduler.slo_rungs.remove(task);
+                        scheduler.takeovers.forget(task);
                     }
                 }
+                let horizon = now - scheduler.longest_cooldown();
+                let escalations: Vec<Escalation> = fired.iter().map(|(e, _)| e.clone()).collect();
+                scheduler.takeovers.note(&escalations, horizon);
                 for (e, rule_id) in &fired {
                     observability::escalation_recorded(&e.rule_name);
                     if let Some(task) = &e.task_id {

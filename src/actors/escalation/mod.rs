@@ -18,10 +18,12 @@
 mod actions;
 mod engine;
 mod evaluate;
+mod graph;
 mod history;
 pub(crate) mod paths;
 mod rules;
 mod slo_monitor;
+mod takeovers;
 
 pub use engine::PassReport;
 pub use evaluate::{CheckAll, CheckReport, Evaluate, Evaluation, RuleMatch, WouldFire};
@@ -65,6 +67,10 @@ pub struct EscalationScheduler {
     tasks: HashMap<String, Task>,
     /// Each agent's last heartbeat.
     heartbeats: HashMap<String, i64>,
+    /// The dependency edges between open tasks and each agent's open tasks.
+    graph: graph::TaskGraph,
+    /// When each task was last taken from a silent assignee (the ping-pong guard).
+    takeovers: takeovers::SilentTakeovers,
     ladders: Ladders,
     /// Open `slo_breach` escalations per task; they resolve when the task finishes.
     slo_rungs: HashMap<String, Vec<String>>,
@@ -82,6 +88,11 @@ pub struct SchedulerBoot {
     pub open_escalations: Vec<Escalation>,
     pub open_tasks: Vec<Task>,
     pub agents: Vec<Agent>,
+    /// Every dependency edge, `(task, blocker)`.
+    pub dependencies: Vec<(String, String)>,
+    /// The recent `no_heartbeat` firings, resolved or not, to remember which tasks were taken from a silent
+    /// assignee.
+    pub silent_firings: Vec<Escalation>,
 }
 
 /// The actors the scheduler talks to.
@@ -123,9 +134,12 @@ impl EscalationScheduler {
             dispatcher,
             webhook_url: deps.escalation.webhook_url.clone(),
         };
+        let graph = graph::TaskGraph::new(&boot.open_tasks, boot.dependencies);
         let addr = EscalationScheduler {
             peers,
             breaches,
+            graph,
+            takeovers: takeovers::SilentTakeovers::from_history(&boot.silent_firings),
             rules: boot.rules,
             tasks: boot.open_tasks.into_iter().map(|t| (t.id.clone(), t)).collect(),
             heartbeats: boot
@@ -368,6 +382,7 @@ impl Handler<TaskEvent> for EscalationScheduler {
         let now = self.deps.now();
         let task_id = event.task.id.clone();
         let gone = event.kind == TaskEventKind::Deleted || event.task.status.is_terminal();
+        self.graph.observe(&event, self.tasks.get(&task_id));
         if gone {
             self.tasks.remove(&task_id);
         } else {

@@ -5,6 +5,7 @@
 mod handlers;
 pub mod messages;
 mod plan;
+mod release;
 mod slo;
 
 use super::directory::AgentDirectory;
@@ -15,6 +16,8 @@ use crate::store::rows::DependencyRow;
 use actix::prelude::*;
 use messages::TaskRef;
 use std::collections::{HashMap, HashSet};
+
+pub use release::ReleaseQueuedTasks;
 
 struct FinishedTask {
     status: TaskStatus,

@@ -35,6 +35,7 @@ impl Plan {
             kind,
             previous_status: before.map(|b| b.status),
             previous_assignee: before.and_then(|b| b.assignee_id.clone()),
+            blocker_id: None,
             task: task.clone(),
             at: now,
         });
@@ -106,6 +107,7 @@ impl Plan {
             kind: TaskEventKind::Deleted,
             previous_status: Some(task.status),
             previous_assignee: task.assignee_id.clone(),
+            blocker_id: None,
             task: task.clone(),
             at: now,
         });
@@ -248,6 +250,25 @@ impl TaskBoard {
             }
             for task in tasks {
                 board.adopt(task);
+            }
+            // The edges first: a subscriber that keeps the graph (the escalation scheduler) has it before it
+            // evaluates the status change that came with it.
+            let now = board.deps.now();
+            let edges = unlink
+                .iter()
+                .map(|edge| (TaskEventKind::DependencyRemoved, edge))
+                .chain(link.iter().map(|edge| (TaskEventKind::DependencyAdded, edge)));
+            for (kind, (task, blocker)) in edges {
+                if let Some(current) = board.open.get(task) {
+                    board.deps.events.publish_task(TaskEvent {
+                        kind,
+                        task: current.clone(),
+                        previous_status: Some(current.status),
+                        previous_assignee: current.assignee_id.clone(),
+                        blocker_id: Some(blocker.clone()),
+                        at: now,
+                    });
+                }
             }
             for event in events {
                 board.deps.events.publish_task(event);

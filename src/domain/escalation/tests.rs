@@ -238,6 +238,7 @@ fn no_heartbeat_counts_silence_from_the_later_of_heartbeat_and_status_change() {
     // Heartbeat after the claim: silence counts from the heartbeat.
     let beat = TaskContext {
         assignee_heartbeat_at: Some(T0 + HOUR),
+        ..TaskContext::default()
     };
     assert_eq!(fires(&tr, &t, beat, T0 + HOUR + 15 * MIN), None);
     assert_eq!(
@@ -248,6 +249,7 @@ fn no_heartbeat_counts_silence_from_the_later_of_heartbeat_and_status_change() {
     // A heartbeat older than the claim: silence counts from the claim.
     let old_beat = TaskContext {
         assignee_heartbeat_at: Some(T0 - DAY),
+        ..TaskContext::default()
     };
     assert_eq!(fires(&tr, &t, old_beat, T0 + 15 * MIN), None);
     assert!(fires(&tr, &t, old_beat, T0 + 15 * MIN + 1).is_some());
@@ -301,6 +303,7 @@ fn finished_tasks_never_fire() {
         json!({"kind": "time_in_status", "status": "in_progress", "durationMs": 1}),
         json!({"kind": "blocker_duration", "durationMs": 1}),
         json!({"kind": "slo_consumed", "percent": 1}),
+        json!({"kind": "slo_at_risk"}),
         json!({"kind": "attempts_exceeded", "attempts": 1}),
         json!({"kind": "error_pattern", "errorKind": "timeout", "count": 1, "windowMs": DAY}),
         json!({"kind": "no_heartbeat", "durationMs": 1}),
@@ -865,4 +868,312 @@ fn webhook_headers_must_be_valid_http_headers() {
             "{name:?}: {err:?}"
         );
     }
+}
+
+// --- Chains of blocked tasks --------------------------------------------------------------------------------
+
+const HEARTBEAT_TIMEOUT: i64 = 5 * MIN;
+
+/// An open task upstream, in `status` since `since`, assigned to `a1` unless `assignee` is false.
+fn upstream(id: &str, status: TaskStatus, since: i64, assignee: bool) -> Task {
+    let mut t = task(status, since);
+    t.id = id.into();
+    if !assignee {
+        t.assignee_id = None;
+    }
+    t
+}
+
+fn chain_context(blocked: &Task, upstream: &[(&Task, Option<i64>)], now: i64) -> TaskContext {
+    TaskContext {
+        chain: chain_summary(blocked, upstream.iter().copied(), now, HEARTBEAT_TIMEOUT),
+        ..TaskContext::default()
+    }
+}
+
+#[test]
+fn upstream_is_the_transitive_closure_of_the_blockers() {
+    let mut g = crate::domain::dependency::BlockedBy::new();
+    for (t, b) in [("a", "b"), ("a", "c"), ("b", "d"), ("c", "d"), ("d", "e"), ("x", "y")] {
+        g.entry(t.to_string()).or_default().insert(b.to_string());
+    }
+    assert_eq!(upstream_of("a", &g), ["b", "c", "d", "e"]);
+    assert_eq!(upstream_of("d", &g), ["e"]);
+    assert!(upstream_of("e", &g).is_empty());
+}
+
+#[test]
+fn a_chain_moves_when_an_upstream_task_is_worked_on_by_a_live_assignee() {
+    let now = T0 + 2 * HOUR;
+    let blocked = task(TaskStatus::Blocked, T0);
+    let working = upstream("w", TaskStatus::InProgress, T0 + 10 * MIN, true);
+    // Live: a heartbeat exactly at the timeout's edge.
+    let live = chain_summary(
+        &blocked,
+        [(&working, Some(now - HEARTBEAT_TIMEOUT))],
+        now,
+        HEARTBEAT_TIMEOUT,
+    );
+    assert_eq!(
+        live,
+        ChainSummary {
+            upstream: 1,
+            moving: true,
+            last_progress_at: Some(now - HEARTBEAT_TIMEOUT)
+        }
+    );
+    // One millisecond older: silent, not moving; the progress is the last status change.
+    let silent = chain_summary(
+        &blocked,
+        [(&working, Some(now - HEARTBEAT_TIMEOUT - 1))],
+        now,
+        HEARTBEAT_TIMEOUT,
+    );
+    assert_eq!(
+        silent,
+        ChainSummary {
+            upstream: 1,
+            moving: false,
+            last_progress_at: Some(T0 + 10 * MIN)
+        }
+    );
+    // In review with a live assignee moves too; ready, unassigned or finished work does not.
+    let review = upstream("r", TaskStatus::Review, T0, true);
+    assert!(chain_summary(&blocked, [(&review, Some(now))], now, HEARTBEAT_TIMEOUT).moving);
+    let queued = upstream("q", TaskStatus::Ready, T0, true);
+    assert!(!chain_summary(&blocked, [(&queued, Some(now))], now, HEARTBEAT_TIMEOUT).moving);
+    let orphan = upstream("o", TaskStatus::InProgress, now, false);
+    assert!(!chain_summary(&blocked, [(&orphan, None)], now, HEARTBEAT_TIMEOUT).moving);
+    let done = upstream("d", TaskStatus::Done, now, true);
+    assert_eq!(
+        chain_summary(&blocked, [(&done, Some(now))], now, HEARTBEAT_TIMEOUT).upstream,
+        0
+    );
+    // Taking the work is a sign of life, as for `no_heartbeat`: claimed 2 minutes ago, never a heartbeat.
+    let claimed = upstream("c", TaskStatus::InProgress, now - 2 * MIN, true);
+    assert!(chain_summary(&blocked, [(&claimed, None)], now, HEARTBEAT_TIMEOUT).moving);
+}
+
+#[test]
+fn blocker_duration_stays_quiet_while_the_chain_moves() {
+    let tr = trigger(json!({"kind": "blocker_duration", "durationMs": 30 * MIN}));
+    let blocked = task(TaskStatus::Blocked, T0);
+    let blocker = upstream("b", TaskStatus::InProgress, T0 + 5 * MIN, true);
+    // Hours behind a blocker whose assignee keeps beating: an ordinary wait.
+    for now in [T0 + 30 * MIN + 1, T0 + 3 * HOUR, T0 + DAY] {
+        let context = chain_context(&blocked, &[(&blocker, Some(now - MIN))], now);
+        assert_eq!(fires(&tr, &blocked, context, now), None, "at {now}");
+    }
+}
+
+#[test]
+fn blocker_duration_fires_on_an_idle_chain_at_its_threshold() {
+    let tr = trigger(json!({"kind": "blocker_duration", "durationMs": 30 * MIN}));
+    let blocked = task(TaskStatus::Blocked, T0);
+    // The blocker's assignee fell silent: nothing upstream moves. Still the blocked time must pass.
+    let blocker = upstream("b", TaskStatus::InProgress, T0, true);
+    let silent_since = Some(T0 + MIN);
+    let at = |now: i64| {
+        fires(
+            &tr,
+            &blocked,
+            chain_context(&blocked, &[(&blocker, silent_since)], now),
+            now,
+        )
+    };
+    assert_eq!(at(T0 + 30 * MIN), None);
+    assert_eq!(
+        at(T0 + 30 * MIN + 1).as_deref(),
+        Some("blocked for 30 min and nothing upstream is moving (1 open tasks upstream, none worked on by a live assignee)")
+    );
+    // A blocker nobody has taken (ready, unassigned) upstream of a blocked blocker: idle too.
+    let middle = upstream("m", TaskStatus::Blocked, T0, true);
+    let top = upstream("t", TaskStatus::Ready, T0, false);
+    let context = chain_context(&blocked, &[(&middle, Some(T0 + HOUR)), (&top, None)], T0 + HOUR);
+    assert!(fires(&tr, &blocked, context, T0 + HOUR).is_some());
+    // Blocked with nothing known upstream (by hand, or behind a cancelled task): time alone, as before.
+    assert_eq!(
+        fires(
+            &tr,
+            &blocked,
+            chain_context(&blocked, &[], T0 + 31 * MIN),
+            T0 + 31 * MIN
+        )
+        .as_deref(),
+        Some("blocked for 31 min")
+    );
+}
+
+#[test]
+fn blocker_duration_fires_when_a_moving_chain_shows_no_progress_for_longer_than_the_threshold() {
+    // A threshold shorter than the heartbeat timeout asks for fresher signs of progress than liveness does.
+    let tr = trigger(json!({"kind": "blocker_duration", "durationMs": 2 * MIN}));
+    let blocked = task(TaskStatus::Blocked, T0);
+    let blocker = upstream("b", TaskStatus::InProgress, T0, true);
+    let now = T0 + HOUR;
+    let beat = |ago: i64| chain_context(&blocked, &[(&blocker, Some(now - ago))], now);
+    assert!(beat(4 * MIN).chain.moving, "within the heartbeat timeout");
+    assert_eq!(fires(&tr, &blocked, beat(2 * MIN), now), None);
+    assert_eq!(
+        fires(&tr, &blocked, beat(2 * MIN + 1), now).as_deref(),
+        Some("blocked for 1 h and the chain has not progressed for 2 min")
+    );
+}
+
+// --- SLO at risk by forecast --------------------------------------------------------------------------------
+
+#[test]
+fn slo_at_risk_fires_exactly_when_the_projected_finish_passes_the_deadline() {
+    let tr = trigger(json!({"kind": "slo_at_risk"}));
+    assert_eq!(tr, Trigger::SloAtRisk {});
+    assert_eq!(tr.kind(), "slo_at_risk");
+    // In progress since T0 with 60 minutes estimated; the deadline at T0 + 2 h.
+    let mut t = task(TaskStatus::InProgress, T0);
+    t.estimated_minutes = Some(60);
+    t.slo_deadline_at = Some(T0 + 2 * HOUR);
+    // 30 minutes in, 30 left: finishes at T0 + 1 h, in time.
+    assert_eq!(fires(&tr, &t, no_context(), T0 + 30 * MIN), None);
+    // 105 minutes in, the 15-minute floor left: finishes exactly at the deadline, which is in time.
+    assert_eq!(fires(&tr, &t, no_context(), T0 + 2 * HOUR - 15 * MIN), None);
+    assert!(fires(&tr, &t, no_context(), T0 + 2 * HOUR - 15 * MIN + 1).is_some());
+    assert_eq!(
+        fires(&tr, &t, no_context(), T0 + 2 * HOUR - 14 * MIN).as_deref(),
+        Some("projected to finish 1 min after the SLO deadline (14 min left)")
+    );
+    assert_eq!(
+        fires(&tr, &t, no_context(), T0 + 3 * HOUR).as_deref(),
+        Some("projected to finish 1 h 15 min after the SLO deadline (none left)")
+    );
+
+    // Not started: its place in the queue plus its estimate.
+    let mut queued = task(TaskStatus::Ready, T0);
+    queued.estimated_minutes = Some(60);
+    queued.slo_deadline_at = Some(T0 + 2 * HOUR);
+    let start = |at: i64| TaskContext {
+        projected_start_at: Some(at),
+        ..TaskContext::default()
+    };
+    assert_eq!(
+        fires(&tr, &queued, start(T0 + HOUR), T0),
+        None,
+        "starts in an hour, done at the deadline"
+    );
+    assert!(fires(&tr, &queued, start(T0 + HOUR + 1), T0).is_some());
+    assert_eq!(
+        fires(&tr, &queued, start(T0 + HOUR + MIN), T0).as_deref(),
+        Some("projected to finish 1 min after the SLO deadline (2 h left)")
+    );
+    // Unassigned (no place in a queue): it could start now.
+    assert_eq!(fires(&tr, &queued, no_context(), T0 + HOUR), None);
+    assert!(fires(&tr, &queued, no_context(), T0 + HOUR + 1).is_some());
+
+    // No deadline, no risk.
+    let mut free = queued.clone();
+    free.slo_deadline_at = None;
+    assert_eq!(fires(&tr, &free, start(T0 + DAY), T0), None);
+}
+
+#[test]
+fn slo_at_risk_is_a_valid_trigger_with_nothing_to_configure() {
+    let d = draft(with(valid_draft(), "triggers", json!([{"kind": "slo_at_risk"}])));
+    let rule = create_rule(d, "r".into(), T0).unwrap();
+    assert_eq!(rule.triggers, [Trigger::SloAtRisk {}]);
+    assert_eq!(
+        serde_json::to_value(&rule.triggers).unwrap(),
+        json!([{"kind": "slo_at_risk"}])
+    );
+    let extra: Result<Trigger, _> = serde_json::from_value(json!({"kind": "slo_at_risk", "percent": 75}));
+    assert!(extra.is_err(), "unknown fields are refused");
+}
+
+// --- The ping-pong guard ------------------------------------------------------------------------------------
+
+fn silent_rule() -> EscalationRule {
+    let d = draft(json!({
+        "name": "assignee silent",
+        "cooldownMs": 30 * MIN,
+        "triggers": [{"kind": "no_heartbeat", "durationMs": 10 * MIN}],
+        "actions": [{"kind": "notify_assignee", "subject": "hello"}, {"kind": "reassign"}]
+    }));
+    create_rule(d, "silent".into(), T0).unwrap()
+}
+
+fn silent_firing() -> Firing {
+    Firing {
+        trigger: "no_heartbeat".into(),
+        reason: "assignee silent for 11 min".into(),
+    }
+}
+
+#[test]
+fn a_second_silent_assignee_within_the_cooldown_goes_to_the_lead() {
+    let rule = silent_rule();
+    let now = T0 + HOUR;
+    assert_eq!(
+        ping_pong(&rule, &silent_firing(), None, now),
+        None,
+        "the first takeover runs as written"
+    );
+    let (actions, reason) = ping_pong(&rule, &silent_firing(), Some(now - 30 * MIN + 1), now).unwrap();
+    assert_eq!(
+        actions,
+        [
+            Action::NotifyAssignee {
+                template: None,
+                subject: Some("hello".into()),
+                body: None
+            },
+            Action::Escalate { to: EscalateTo::Lead }
+        ]
+    );
+    assert_eq!(
+        reason,
+        "assignee silent for 11 min; it was already taken from a silent assignee 29 min ago, so the lead decides \
+         instead of a third assignee"
+    );
+    // At the end of the cooldown the memory no longer holds it back.
+    assert_eq!(ping_pong(&rule, &silent_firing(), Some(now - 30 * MIN), now), None);
+    // Other triggers, and rules that do not reassign, are left alone.
+    let other = Firing {
+        trigger: "time_in_status".into(),
+        reason: "in progress for 3 h".into(),
+    };
+    assert_eq!(ping_pong(&rule, &other, Some(now - MIN), now), None);
+    let mut notify_only = silent_rule();
+    notify_only.actions.truncate(1);
+    assert_eq!(ping_pong(&notify_only, &silent_firing(), Some(now - MIN), now), None);
+    // A rule that already escalates does not escalate twice.
+    let mut both = silent_rule();
+    both.actions = vec![
+        Action::Escalate { to: EscalateTo::Lead },
+        Action::Reassign {
+            strategy: Strategy::Balanced,
+        },
+    ];
+    let (actions, _) = ping_pong(&both, &silent_firing(), Some(now - MIN), now).unwrap();
+    assert_eq!(actions, [Action::Escalate { to: EscalateTo::Lead }]);
+}
+
+#[test]
+fn a_takeover_is_a_no_heartbeat_firing_whose_reassign_ran() {
+    let result = |kind: &str, status: ActionStatus| ActionResult {
+        kind: kind.into(),
+        status,
+        detail: String::new(),
+    };
+    let mut e = Escalation::opened("e".into(), "assignee silent", Some("t".into()), 1, "why".into(), T0);
+    e.trigger = "no_heartbeat".into();
+    assert!(
+        !took_from_silent_assignee(&e),
+        "no actions recorded (a crash before they ran)"
+    );
+    e.actions = vec![result("reassign", ActionStatus::Failed)];
+    assert!(!took_from_silent_assignee(&e));
+    e.actions = vec![
+        result("notify_assignee", ActionStatus::Executed),
+        result("reassign", ActionStatus::Executed),
+    ];
+    assert!(took_from_silent_assignee(&e));
+    e.trigger = "attempts_exceeded".into();
+    assert!(!took_from_silent_assignee(&e));
 }

@@ -291,7 +291,12 @@ impl TestApp {
     /// see only that mail in unread counts and wake-ups.
     pub async fn acknowledge_assignment_notices(&self, agent: &str, token: &str) {
         let page = self
-            .call(Method::GET, &format!("/api/agents/{agent}/messages?limit=100"), Some(token), None)
+            .call(
+                Method::GET,
+                &format!("/api/agents/{agent}/messages?limit=100"),
+                Some(token),
+                None,
+            )
             .await
             .expect(200);
         for notice in array(&page["items"]).iter().filter(|m| is_assignment_notice(m)) {
