@@ -1160,6 +1160,7 @@ fn a_takeover_is_a_no_heartbeat_firing_whose_reassign_ran() {
         kind: kind.into(),
         status,
         detail: String::new(),
+        outbox_id: None,
     };
     let mut e = Escalation::opened("e".into(), "assignee silent", Some("t".into()), 1, "why".into(), T0);
     e.trigger = "no_heartbeat".into();
@@ -1173,6 +1174,16 @@ fn a_takeover_is_a_no_heartbeat_firing_whose_reassign_ran() {
         result("notify_assignee", ActionStatus::Executed),
         result("reassign", ActionStatus::Executed),
     ];
+    assert!(took_from_silent_assignee(&e));
+    // Taken, its handoff notice still on its way (or given up): the task changed hands all the same.
+    let mut queued = result("reassign", ActionStatus::Pending);
+    queued.outbox_id = Some("o1".into());
+    e.actions = vec![queued.clone()];
+    assert!(took_from_silent_assignee(&e));
+    e.actions = vec![ActionResult {
+        status: ActionStatus::Dead,
+        ..queued
+    }];
     assert!(took_from_silent_assignee(&e));
     e.trigger = "attempts_exceeded".into();
     assert!(!took_from_silent_assignee(&e));
