@@ -209,3 +209,136 @@ pub struct Count {
     pub count: usize,
     pub of: Option<usize>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::truth::{Interval, SentMessage};
+    use super::super::workload::{Shape, Workload};
+    use super::*;
+
+    const T0: i64 = 1_000 * MINUTE_MS;
+
+    fn truth() -> Truth {
+        let shape = Shape {
+            agents: 3,
+            tasks: 3,
+            seed: 1,
+            failure_rate: 0.0,
+            offline_agents: 0,
+        };
+        let mut truth = Truth::new(Workload::generate(shape), 1, 480);
+        for index in 0..3 {
+            truth.record_created(index, &format!("t{index}"), T0, Some(T0 + 240 * MINUTE_MS));
+        }
+        truth.record_agent(0, "ada", "a0");
+        truth
+    }
+
+    fn escalation(task: &str, at_minute: i64) -> Escalation {
+        let at = T0 + at_minute * MINUTE_MS;
+        let mut e = Escalation::opened("e".into(), "rule", Some(task.into()), 1, "why".into(), at);
+        e.resolved_at = None;
+        e
+    }
+
+    fn stuck(truth: &mut Truth, index: usize, from: i64, to: Option<i64>) {
+        truth.stuck[index].push(Interval {
+            from: T0 + from * MINUTE_MS,
+            to: to.map(|to| T0 + to * MINUTE_MS),
+            what: StuckCause::SilentAssignee,
+        });
+    }
+
+    #[test]
+    fn an_escalation_on_a_task_that_was_fine_and_met_its_deadline_is_a_false_alarm() {
+        let mut truth = truth();
+        truth.finished_at[0] = Some(T0 + 60 * MINUTE_MS);
+        assert_eq!(verdict(&truth, &escalation("t0", 30)), None);
+    }
+
+    #[test]
+    fn stuck_when_it_fired_or_in_the_minute_before_is_useful() {
+        let mut truth = truth();
+        truth.finished_at[0] = Some(T0 + 60 * MINUTE_MS);
+        stuck(&mut truth, 0, 10, Some(20));
+        let useful = Some(Usefulness::Stuck(StuckCause::SilentAssignee));
+        assert_eq!(verdict(&truth, &escalation("t0", 10)), useful);
+        assert_eq!(
+            verdict(&truth, &escalation("t0", 20)),
+            useful,
+            "fired on the event that unstuck it"
+        );
+        assert_eq!(verdict(&truth, &escalation("t0", 21)), None);
+    }
+
+    #[test]
+    fn a_task_that_went_on_to_miss_its_deadline_made_the_warning_useful() {
+        let mut truth = truth();
+        truth.finished_at[0] = Some(T0 + 240 * MINUTE_MS);
+        assert_eq!(
+            verdict(&truth, &escalation("t0", 100)),
+            Some(Usefulness::MissedDeadline)
+        );
+    }
+
+    #[test]
+    fn a_missed_acknowledgement_is_useful_only_when_the_recipient_was_silent() {
+        let mut truth = truth();
+        truth.messages.push(SentMessage {
+            id: "m".into(),
+            to_agent_id: "a0".into(),
+            requires_ack: true,
+        });
+        let mut e = escalation("t0", 50);
+        e.message_id = Some("m".into());
+        assert_eq!(verdict(&truth, &e), None);
+        truth.silent_since.insert("a0".into(), T0);
+        assert_eq!(verdict(&truth, &e), Some(Usefulness::SilentRecipient));
+    }
+
+    #[test]
+    fn recall_counts_help_within_the_window_or_already_open_at_the_onset() {
+        let mut truth = truth();
+        stuck(&mut truth, 0, 10, Some(100));
+        stuck(&mut truth, 1, 10, Some(100));
+        stuck(&mut truth, 2, 10, Some(100));
+        let window = 40 * MINUTE_MS;
+        let mut early = escalation("t1", 0);
+        early.resolved_at = Some(T0 + 60 * MINUTE_MS);
+        let cases = recall_cases(&truth, &[escalation("t0", 50), early, escalation("t2", 51)], window);
+        let caught: Vec<bool> = cases.iter().map(|c| c.caught).collect();
+        assert_eq!(caught, [true, true, false], "{cases:?}");
+
+        truth.taken_away_at[2].push(T0 + 30 * MINUTE_MS);
+        let cases = recall_cases(&truth, &[], window);
+        assert_eq!(
+            cases.iter().filter(|c| c.caught).count(),
+            1,
+            "taking the task away is help too"
+        );
+    }
+
+    #[test]
+    fn the_first_trouble_is_the_onset() {
+        let mut truth = truth();
+        stuck(&mut truth, 0, 30, None);
+        truth.doomed[0].push(Interval {
+            from: T0 + 20 * MINUTE_MS,
+            to: None,
+            what: (),
+        });
+        let cases = recall_cases(&truth, &[], MINUTE_MS);
+        assert_eq!(
+            (cases[0].onset, cases[0].trouble),
+            (T0 + 20 * MINUTE_MS, Trouble::Doomed)
+        );
+    }
+
+    #[test]
+    fn unfinished_tasks_with_a_deadline_missed_it() {
+        let mut truth = truth();
+        truth.finished_at[0] = Some(T0 + 239 * MINUTE_MS);
+        truth.finished_at[1] = Some(T0 + 240 * MINUTE_MS);
+        assert_eq!(deadlines(&truth), (3, 2), "on the deadline is late, and never is late");
+    }
+}
