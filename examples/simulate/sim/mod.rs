@@ -153,9 +153,9 @@ pub async fn run_sweep(
         seeded.serial = true;
         seeded.database_url = None;
         let run = if ablation {
-            SeedRun::Ablation(run_ablation(&seeded).await?)
+            SeedRun::Ablation(Box::new(run_ablation(&seeded).await?))
         } else {
-            SeedRun::AsIs(run(&seeded).await?)
+            SeedRun::AsIs(Box::new(run(&seeded).await?))
         };
         progress(&run);
         runs.push(run);

@@ -466,8 +466,8 @@ impl fmt::Display for Ablation {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase", untagged)]
 pub enum SeedRun {
-    AsIs(Report),
-    Ablation(Ablation),
+    AsIs(Box<Report>),
+    Ablation(Box<Ablation>),
 }
 
 impl SeedRun {
