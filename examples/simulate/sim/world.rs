@@ -25,6 +25,7 @@ use mission_control::domain::{Principal, Task, TaskStatus};
 use mission_control::error::ErrorCode;
 use mission_control::{Clock, Handles, ManualClock, Runtime};
 use std::cell::RefCell;
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -110,7 +111,7 @@ pub async fn run(workload: Workload, options: &RunOptions) -> Result<RunOutcome,
         clock.set_ms(DAY_START_MS + minute * MINUTE_MS);
         release_work(&h, &truth, minute).await?;
         if options.variant.capacity_checks() {
-            assign_next(&h, &truth).await?;
+            assign_waiting(&h, &truth).await?;
         } else {
             assign_all_forced(&h, &truth).await?;
         }
@@ -279,10 +280,11 @@ async fn release_work(h: &Handles, truth: &Rc<RefCell<Truth>>, minute: i64) -> R
     Ok(())
 }
 
-/// The coordinator hands out one ready task a minute, the most urgent first, with auto-assign. One at a time,
-/// because the ranking sees an assignment only once its agent starts on it: two in a row could both go to the
-/// same idle agent while another waits.
-async fn assign_next(h: &Handles, truth: &Rc<RefCell<Truth>>) -> Result<(), SimError> {
+/// The coordinator hands out the ready tasks, the most urgent first, with auto-assign, each to an agent not
+/// given one yet this minute: it asks the ranking first and passes over a task whose best candidate already got
+/// one, because the ranking sees an assignment only once its agent starts on it (or counts queued work) — two
+/// in a row could otherwise both go to the same idle agent while another waits.
+async fn assign_waiting(h: &Handles, truth: &Rc<RefCell<Truth>>) -> Result<(), SimError> {
     let open = h.board.send(OpenTasks).await?;
     let mut waiting: Vec<&Task> = open
         .iter()
@@ -290,17 +292,35 @@ async fn assign_next(h: &Handles, truth: &Rc<RefCell<Truth>>) -> Result<(), SimE
         .collect();
     let order = |t: &Task| truth.borrow().index_of(&t.id).unwrap_or(usize::MAX);
     waiting.sort_by_key(|t| (t.priority, order(t)));
-    let Some(next) = waiting.first() else { return Ok(()) };
-    let assign = AutoAssign {
-        task_id: next.id.clone(),
-        strategy: Strategy::Balanced,
-        by: Principal::Admin,
-    };
-    match h.capacity.send(assign).await? {
-        Ok(_) => Ok(()),
-        Err(e) if matches!(e.code, ErrorCode::NoSuitableAgent | ErrorCode::AgentAtCapacity) => Ok(()),
-        Err(e) => Err(e.into()),
+    let mut given: HashSet<String> = HashSet::new();
+    for task in waiting {
+        let ranking = h
+            .capacity
+            .send(SuitableAgents {
+                task_id: task.id.clone(),
+                strategy: Strategy::Balanced,
+                limit: matching::MAX_LIMIT,
+            })
+            .await??;
+        match ranking.best() {
+            None => break,
+            Some(best) if given.contains(&best.agent_id) => continue,
+            Some(_) => {}
+        }
+        let assign = AutoAssign {
+            task_id: task.id.clone(),
+            strategy: Strategy::Balanced,
+            by: Principal::Admin,
+        };
+        match h.capacity.send(assign).await? {
+            Ok(assigned) => {
+                given.insert(assigned.chosen.agent_id);
+            }
+            Err(e) if matches!(e.code, ErrorCode::NoSuitableAgent | ErrorCode::AgentAtCapacity) => break,
+            Err(e) => return Err(e.into()),
+        }
     }
+    Ok(())
 }
 
 /// Without capacity checks the coordinator hands out every waiting task at once, each to the agent the
