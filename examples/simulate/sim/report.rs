@@ -512,6 +512,10 @@ pub struct SweepReport {
     pub ablation: bool,
     pub seeds: Vec<SeedFigures>,
     pub checklist: Vec<ChecklistItem>,
+    /// Over every seed's run as is: escalations fired and useful per rule, and stuck or doomed tasks helped
+    /// in time per kind of trouble (where precision and recall are lost).
+    pub by_rule: Vec<RuleFigures>,
+    pub recall_by_trouble: Vec<Count>,
     pub runs: Vec<SeedRun>,
     pub wall_seconds: f64,
 }
@@ -519,11 +523,40 @@ pub struct SweepReport {
 impl SweepReport {
     pub fn new(first_seed: u64, last_seed: u64, ablation: bool, runs: Vec<SeedRun>, wall_seconds: f64) -> Self {
         let seeds: Vec<SeedFigures> = runs.iter().map(SeedRun::figures).collect();
+        let mut by_rule: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+        let mut by_trouble: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+        for run in &runs {
+            let e = &run.as_is().escalations;
+            for rule in &e.by_rule {
+                let entry = by_rule.entry(rule.rule.clone()).or_default();
+                entry.0 += rule.fired;
+                entry.1 += rule.useful;
+            }
+            for trouble in &e.recall_by_trouble {
+                let entry = by_trouble.entry(trouble.what.clone()).or_default();
+                entry.0 += trouble.count;
+                entry.1 += trouble.of.unwrap_or(0);
+            }
+        }
+        let mut by_rule: Vec<RuleFigures> = by_rule
+            .into_iter()
+            .map(|(rule, (fired, useful))| RuleFigures { rule, fired, useful })
+            .collect();
+        by_rule.sort_by(|a, b| b.fired.cmp(&a.fired).then(a.rule.cmp(&b.rule)));
         SweepReport {
             first_seed,
             last_seed,
             ablation,
             checklist: sweep::checklist(&seeds),
+            by_rule,
+            recall_by_trouble: by_trouble
+                .into_iter()
+                .map(|(what, (count, of))| Count {
+                    what,
+                    count,
+                    of: Some(of),
+                })
+                .collect(),
             seeds,
             runs,
             wall_seconds: round1(wall_seconds),
@@ -580,6 +613,33 @@ impl fmt::Display for SweepReport {
         }
         writeln!(f)?;
         write!(f, "{}", sweep::markdown(&self.checklist))?;
+        writeln!(f)?;
+        writeln!(f, "Over all seeds, as is: escalations per rule (useful / fired)")?;
+        for rule in &self.by_rule {
+            writeln!(
+                f,
+                "  {:<28} {:>5} fired, {:>5} useful ({})",
+                rule.rule,
+                rule.fired,
+                rule.useful,
+                optional_percent(share(rule.useful, rule.fired))
+            )?;
+        }
+        writeln!(
+            f,
+            "Over all seeds, as is: stuck or doomed tasks helped in time, by first trouble"
+        )?;
+        for trouble in &self.recall_by_trouble {
+            let of = trouble.of.unwrap_or(0);
+            writeln!(
+                f,
+                "  {:<34} {:>4} of {:>4} ({})",
+                trouble.what,
+                trouble.count,
+                of,
+                optional_percent(share(trouble.count, of))
+            )?;
+        }
         write!(f, "\nwall time {} s", self.wall_seconds)
     }
 }
