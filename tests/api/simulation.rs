@@ -1,12 +1,14 @@
-//! A small simulation on the real runtime (5 agents, 50 tasks, one agent that crashes holding work, failures
-//! and a restart halfway): nothing lost, nothing stuck, every message delivered, the crashed agent's work
-//! taken back by the escalation rules, and the same totals as the same run without the restart.
+//! A small simulation on the real runtime (5 agents, 50 tasks, one agent that crashes holding work, failures,
+//! slow agents, tasks beyond some agents, and a restart halfway): nothing lost, nothing stuck, every message
+//! delivered, the crashed agent's work taken back by the escalation rules, the same totals as the same run
+//! without the restart, and report figures consistent with the history they come from. The ablation runs the
+//! same seed with the rules off and with the capacity checks off.
 
 use crate::common::{Backend, TestDb};
 use crate::on_both_backends;
-use crate::simulation_lib::report::Report;
+use crate::simulation_lib::report::{prevented_percent, Report};
 use crate::simulation_lib::workload::Shape;
-use crate::simulation_lib::{run, SimConfig};
+use crate::simulation_lib::{run, run_ablation, SimConfig};
 
 fn config(db: &TestDb, restart_at: Option<f64>) -> SimConfig {
     SimConfig {
@@ -62,6 +64,7 @@ async fn a_small_team_finishes_everything_across_a_restart(backend: Backend) {
         .unwrap_or_else(|| panic!("the silent agent's work was never taken back:\n{restarted}"));
     assert!(silent.fired >= 1 && silent.useful == silent.fired, "{restarted}");
     assert!(restarted.passed());
+    figures_are_consistent(&restarted);
 
     let Some(fresh) = TestDb::new(backend) else { return };
     let straight = run(&config(&fresh, None)).await.expect("simulation runs");
@@ -72,4 +75,106 @@ async fn a_small_team_finishes_everything_across_a_restart(backend: Backend) {
     );
 }
 
-on_both_backends!(a_small_team_finishes_everything_across_a_restart);
+fn round1(value: f64) -> f64 {
+    (value * 10.0).round() / 10.0
+}
+
+/// Every derived figure is computed from the same history as its parts.
+fn figures_are_consistent(report: &Report) {
+    let e = &report.escalations;
+    assert_eq!(e.total, e.by_rule.iter().map(|r| r.fired).sum::<usize>(), "{report}");
+    // The ratings stored in the runtime (what `useful` counts) agree with the judge's verdicts.
+    assert_eq!(e.useful, e.by_rule.iter().map(|r| r.useful).sum::<usize>(), "{report}");
+    assert_eq!(
+        e.useful,
+        e.useful_by_reason.iter().map(|r| r.count).sum::<usize>(),
+        "{report}"
+    );
+    assert!(e.total > 0, "{report}");
+    assert_eq!(
+        e.precision_percent,
+        Some(round1(e.useful as f64 * 100.0 / e.total as f64)),
+        "{report}"
+    );
+    assert_eq!(
+        e.recall_caught,
+        e.recall_by_trouble.iter().map(|r| r.count).sum::<usize>()
+    );
+    assert_eq!(
+        e.recall_cases,
+        e.recall_by_trouble.iter().map(|r| r.of.unwrap_or(0)).sum::<usize>()
+    );
+    assert!(
+        e.recall_cases >= e.tasks_ever_stuck,
+        "every stuck task is a recall case: {report}"
+    );
+    assert!(e.recall_cases > 0, "the crashed agent's task needed help: {report}");
+    assert_eq!(
+        e.recall_percent,
+        Some(round1(e.recall_caught as f64 * 100.0 / e.recall_cases as f64))
+    );
+    assert_eq!(
+        e.recall_window_minutes,
+        2 * 5 + 30,
+        "two heartbeat timeouts and one cooldown"
+    );
+    let slo = &report.slo;
+    assert_eq!(slo.met + slo.missed, slo.with_deadline, "{report}");
+    assert_eq!(
+        slo.missed as i64, slo.runtime_missed,
+        "with every task finished, the truth and the runtime agree on the late ones: {report}"
+    );
+    let d = &report.dependencies;
+    assert!(
+        d.dependents_started > 0 && d.start_median_minutes <= d.start_p95_minutes,
+        "{report}"
+    );
+    assert_eq!(
+        report.capacity.overloads, 0,
+        "with capacity checks on no agent goes over its limits: {report}"
+    );
+}
+
+async fn the_ablation_switches_off_the_rules_and_the_capacity_checks(backend: Backend) {
+    let Some(db) = TestDb::new(backend) else { return };
+    let ablation = run_ablation(&config(&db, None)).await.expect("simulation runs");
+
+    assert_eq!(ablation.as_is.settings.variant, "as is");
+    assert!(ablation.as_is.passed(), "{}", ablation.as_is);
+    let off = &ablation.rules_off;
+    assert_eq!(off.settings.variant, "escalation rules off");
+    let built_in = ["ack_deadline", "slo_breach"];
+    assert!(
+        off.escalations
+            .by_rule
+            .iter()
+            .all(|r| built_in.contains(&r.rule.as_str())),
+        "only the built-in escalations fire with every rule disabled: {off}"
+    );
+    assert!(
+        off.tasks.stuck > 0,
+        "nobody takes the crashed agent's task back without the rules: {off}"
+    );
+    assert_eq!(
+        ablation.breaches_prevented_percent,
+        prevented_percent(ablation.as_is.slo.missed, off.slo.missed)
+    );
+
+    let unchecked = &ablation.capacity_off;
+    assert_eq!(unchecked.settings.variant, "capacity checks off");
+    assert!(unchecked.capacity.overloads > 0, "{unchecked}");
+    assert_eq!(ablation.as_is.capacity.overloads, 0);
+    assert_eq!(ablation.overloads_prevented_percent, Some(100.0));
+}
+
+on_both_backends!(
+    a_small_team_finishes_everything_across_a_restart,
+    the_ablation_switches_off_the_rules_and_the_capacity_checks
+);
+
+#[test]
+fn prevented_is_one_minus_with_over_without() {
+    assert_eq!(prevented_percent(1, 4), Some(75.0));
+    assert_eq!(prevented_percent(0, 0), None, "nothing to prevent");
+    assert_eq!(prevented_percent(3, 1), Some(-200.0), "worse with it than without");
+}

@@ -24,14 +24,13 @@ const ASK_ACK_WITHIN_MS: i64 = 30 * MINUTE_MS;
 const STATUS_QUERY_AFTER_MS: i64 = 60 * MINUTE_MS;
 const STATUS_QUERIES_PER_ROUND: usize = 3;
 
-/// The task the agent is working on, and how much real work it still needs.
+/// A task the agent is working on, and how much real work its attempt still needs.
 #[derive(Debug, Clone)]
 struct Work {
     task_id: String,
     index: usize,
     remaining_minutes: i64,
     attempt: usize,
-    worked_minutes: i64,
 }
 
 /// What one minute of an agent's life did that the runtime does not count itself, for the report.
@@ -42,24 +41,40 @@ pub struct Minute {
 
 pub struct Brain {
     id: String,
+    /// Position in the team (the truth's key for pace and the tasks beyond it).
+    position: usize,
     lead_id: Option<String>,
     is_lead: bool,
     crashes_after_minutes: Option<i64>,
-    work: Option<Work>,
+    /// With capacity checks off the agent starts everything it is given (claiming with the admin's force, the
+    /// runtime's only way past the check) and shares its minutes between its tasks in turn.
+    capacity_checks: bool,
+    /// Tasks in progress, in the order they are worked on in turn (one with capacity checks on).
+    work: Vec<Work>,
+    worked_minutes: i64,
     /// When the lead last asked about each task.
     queried_at: HashMap<String, i64>,
 }
 
 impl Brain {
-    pub fn new(id: String, lead_id: Option<String>, is_lead: bool, crashes: Option<i64>) -> Brain {
+    pub fn new(id: String, position: usize, lead_id: Option<String>, is_lead: bool, crashes: Option<i64>) -> Brain {
         Brain {
             id,
+            position,
             lead_id,
             is_lead,
             crashes_after_minutes: crashes,
-            work: None,
+            capacity_checks: true,
+            work: Vec::new(),
+            worked_minutes: 0,
             queried_at: HashMap::new(),
         }
+    }
+
+    /// Capacity checks off: see [`Brain::capacity_checks`].
+    pub fn without_capacity_checks(mut self) -> Brain {
+        self.capacity_checks = false;
+        self
     }
 
     fn me(&self) -> Principal {
@@ -81,43 +96,59 @@ impl Brain {
             .await??;
         self.handle_inbox(h, truth, wake.messages).await?;
 
-        // Escalation may have taken the task away (reassigned to someone else after a silence).
-        if let Some(work) = &self.work {
-            if !wake.in_progress.iter().any(|t| t.id == work.task_id) {
-                self.work = None;
-            }
+        // Escalation may have taken a task away (reassigned to someone else after a silence or failures).
+        let (kept, taken): (Vec<Work>, Vec<Work>) = std::mem::take(&mut self.work)
+            .into_iter()
+            .partition(|work| wake.in_progress.iter().any(|t| t.id == work.task_id));
+        self.work = kept;
+        for work in taken {
+            truth.borrow_mut().remaining_real[work.index] = None;
         }
-        if let Some(work) = self.work.as_mut() {
+        if !self.work.is_empty() {
+            // One minute of real work, on the task whose turn it is.
+            let mut work = self.work.remove(0);
             work.remaining_minutes -= 1;
-            work.worked_minutes += 1;
+            self.worked_minutes += 1;
+            truth.borrow_mut().remaining_real[work.index] = Some(work.remaining_minutes);
             if self
                 .crashes_after_minutes
-                .is_some_and(|after| work.worked_minutes >= after)
+                .is_some_and(|after| self.worked_minutes >= after)
             {
                 truth.borrow_mut().silent_since.insert(self.id.clone(), now);
+                self.work.insert(0, work);
                 return Ok(minute);
             }
             if work.remaining_minutes <= 0 {
-                let finished = self.work.take().expect("work checked above");
-                if self.fails(truth, &finished) {
-                    self.fail(h, truth, &finished).await?;
+                truth.borrow_mut().remaining_real[work.index] = None;
+                if self.fails(truth, &work) {
+                    self.fail(h, truth, &work).await?;
                     minute.failed += 1;
                 } else {
-                    self.complete(h, truth, &finished).await?;
+                    self.complete(h, truth, &work).await?;
                 }
+            } else {
+                self.work.push(work);
             }
         }
         if self.is_lead && now % (30 * MINUTE_MS) == 0 {
             self.ask_about_long_work(h, truth, now).await?;
         }
-        if self.work.is_none() && wake.capacity.can_accept_work && !wake.ready.is_empty() {
-            self.claim(h, truth).await?;
+        if self.capacity_checks {
+            if self.work.is_empty() && wake.capacity.can_accept_work && !wake.ready.is_empty() {
+                self.claim(h, truth).await?;
+            }
+        } else {
+            for _ in 0..wake.ready.len() {
+                self.claim(h, truth).await?;
+            }
         }
         Ok(minute)
     }
 
+    /// By the truth: an attempt at a task beyond this agent always fails; any other fails when rolled so.
     fn fails(&self, truth: &Rc<RefCell<Truth>>, work: &Work) -> bool {
-        truth.borrow().workload.tasks[work.index].attempt_fails(work.attempt)
+        let plan = &truth.borrow().workload.tasks[work.index];
+        plan.is_beyond(self.position) || plan.attempt_fails(work.attempt)
     }
 
     async fn handle_inbox(&self, h: &Handles, truth: &Rc<RefCell<Truth>>, inbox: Vec<Mail>) -> Result<(), SimError> {
@@ -140,7 +171,11 @@ impl Brain {
                     }
                 }
                 MessageType::StatusQuery => {
-                    let answer = match &self.work {
+                    let asked = self
+                        .work
+                        .iter()
+                        .find(|w| message.task_id.as_deref() == Some(w.task_id.as_str()));
+                    let answer = match asked {
                         Some(work) => format!("on it, about {} min to go", work.remaining_minutes.max(1)),
                         None => "not working on it right now".to_string(),
                     };
@@ -205,8 +240,12 @@ impl Brain {
     async fn claim(&mut self, h: &Handles, truth: &Rc<RefCell<Truth>>) -> Result<(), SimError> {
         let claim = Claim {
             agent: self.id.clone(),
-            force: false,
-            by: self.me(),
+            force: !self.capacity_checks,
+            by: if self.capacity_checks {
+                self.me()
+            } else {
+                Principal::Admin
+            },
         };
         let task = match h.board.send(claim).await? {
             Ok(task) => task,
@@ -219,18 +258,22 @@ impl Brain {
             .ok_or_else(|| SimError(format!("claimed a task the simulation never created: {}", task.id)))?;
         let attempt = truth.attempts[index];
         truth.attempts[index] += 1;
-        self.work = Some(Work {
+        let now = h.clock.now_ms();
+        truth.started_at[index].get_or_insert(now);
+        let remaining_minutes = truth.workload.attempt_minutes(index, self.position);
+        truth.remaining_real[index] = Some(remaining_minutes);
+        self.work.push(Work {
             task_id: task.id,
             index,
-            remaining_minutes: truth.workload.tasks[index].true_minutes,
+            remaining_minutes,
             attempt,
-            worked_minutes: 0,
         });
         Ok(())
     }
 
     async fn complete(&self, h: &Handles, truth: &Rc<RefCell<Truth>>, work: &Work) -> Result<(), SimError> {
-        let actual = i32::try_from(truth.borrow().workload.tasks[work.index].true_minutes).unwrap_or(i32::MAX);
+        let actual =
+            i32::try_from(truth.borrow().workload.attempt_minutes(work.index, self.position)).unwrap_or(i32::MAX);
         let done = Complete {
             id: work.task_id.clone(),
             outcome: CompletionOutcome::Done,

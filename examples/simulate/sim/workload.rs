@@ -1,6 +1,7 @@
 //! The simulated team and its work, generated from the seed alone: who the agents are, which tasks arrive
 //! when, how they depend on each other, and the ground truth the runtime never sees (how long each attempt
-//! really takes and whether it fails).
+//! really takes and whether it fails, which agents are slower than their estimates, which tasks are beyond
+//! which agents).
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -26,6 +27,9 @@ pub struct AgentPlan {
     /// An offline agent works normally until it has spent this many minutes on its first task, then goes
     /// silent for good: a crashed process that still holds its work.
     pub crashes_after_minutes: Option<i64>,
+    /// Real work takes this many times what the task's own truth says (1.0, or 1.3–1.7 for an agent slower
+    /// than its estimates). The runtime never sees it.
+    pub slowness: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -44,12 +48,19 @@ pub struct TaskPlan {
     /// The ground truth: how long each attempt really takes, and whether it fails at the end.
     pub true_minutes: i64,
     pub fails: Vec<bool>,
+    /// Agents (by position in the team) who can never finish this task: every attempt of theirs fails,
+    /// partway through. Never every agent with the skill who stays online.
+    pub beyond: Vec<usize>,
 }
 
 impl TaskPlan {
     /// Whether attempt `n` (0-based) fails; attempts past the rolled ones succeed.
     pub fn attempt_fails(&self, n: usize) -> bool {
         self.fails.get(n).copied().unwrap_or(false)
+    }
+
+    pub fn is_beyond(&self, agent: usize) -> bool {
+        self.beyond.contains(&agent)
     }
 }
 
@@ -75,13 +86,30 @@ const TARGET_UTILIZATION: f64 = 0.7;
 /// The average work in a group: 5.5 tasks of 55 minutes.
 const AVERAGE_GROUP_MINUTES: f64 = 5.5 * 55.0;
 const MAX_ROLLED_ATTEMPTS: usize = 8;
+/// Chance that a specialist is slower than the estimates (1.3–1.7 times the real work).
+const SLOW_AGENT_CHANCE: f64 = 0.25;
+/// Chance that a task is beyond one of the agents who have its skill.
+const HARD_TASK_CHANCE: f64 = 0.1;
 
 impl Workload {
     pub fn generate(shape: Shape) -> Workload {
         let mut rng = StdRng::seed_from_u64(shape.seed);
-        Workload {
-            agents: team(shape, &mut rng),
-            tasks: tasks(shape, &mut rng),
+        let agents = team(shape, &mut rng);
+        let tasks = tasks(shape, &agents, &mut rng);
+        Workload { agents, tasks }
+    }
+
+    /// Real minutes an attempt at task `task` takes agent `agent` (a position in the team): the task's true
+    /// duration at the agent's pace, or, for a task beyond the agent, the half of it after which the agent
+    /// gives up.
+    pub fn attempt_minutes(&self, task: usize, agent: usize) -> i64 {
+        let plan = &self.tasks[task];
+        let pace = self.agents.get(agent).map_or(1.0, |a| a.slowness);
+        let minutes = (plan.true_minutes as f64 * pace).ceil() as i64;
+        if plan.is_beyond(agent) {
+            (minutes / 2).max(5)
+        } else {
+            minutes
         }
     }
 
@@ -94,8 +122,16 @@ impl Workload {
                 specializations: SKILLS.iter().map(|s| s.to_string()).collect(),
                 lead: None,
                 crashes_after_minutes: None,
+                slowness: 1.0,
             }],
-            tasks: self.tasks.clone(),
+            tasks: self
+                .tasks
+                .iter()
+                .map(|t| TaskPlan {
+                    beyond: Vec::new(),
+                    ..t.clone()
+                })
+                .collect(),
         }
     }
 }
@@ -124,12 +160,19 @@ fn team(shape: Shape, rng: &mut StdRng) -> Vec<AgentPlan> {
             if i == 0 {
                 specializations.push(SKILLS[(first + 3) % SKILLS.len()].to_string());
             }
+            let slow = rng.random_bool(SLOW_AGENT_CHANCE) && i > 0;
+            let slowness = if slow {
+                f64::from(rng.random_range(13..=17u8)) / 10.0
+            } else {
+                1.0
+            };
             AgentPlan {
                 name: agent_name(i),
                 level: if i == 0 { "lead" } else { "specialist" },
                 specializations,
                 lead: (i > 0).then(|| lead.clone()),
                 crashes_after_minutes: (i >= count - offline && i > 0).then(|| rng.random_range(10..=30)),
+                slowness,
             }
         })
         .collect()
@@ -140,7 +183,7 @@ fn group_spacing_minutes(shape: Shape) -> i64 {
     (AVERAGE_GROUP_MINUTES / (working * TARGET_UTILIZATION)).ceil() as i64
 }
 
-fn tasks(shape: Shape, rng: &mut StdRng) -> Vec<TaskPlan> {
+fn tasks(shape: Shape, team: &[AgentPlan], rng: &mut StdRng) -> Vec<TaskPlan> {
     let spacing = group_spacing_minutes(shape);
     let mut plans: Vec<TaskPlan> = Vec::with_capacity(shape.tasks);
     let mut group = 0i64;
@@ -187,6 +230,11 @@ fn tasks(shape: Shape, rng: &mut StdRng) -> Vec<TaskPlan> {
             let fails = (0..MAX_ROLLED_ATTEMPTS)
                 .map(|_| rng.random_bool(shape.failure_rate.clamp(0.0, 1.0)))
                 .collect();
+            let beyond = if rng.random_bool(HARD_TASK_CHANCE) {
+                beyond_one(team, skill, rng)
+            } else {
+                Vec::new()
+            };
             plans.push(TaskPlan {
                 index,
                 title: format!("{} task {} of feature {}", capitalised(skill), position + 1, group + 1),
@@ -198,11 +246,32 @@ fn tasks(shape: Shape, rng: &mut StdRng) -> Vec<TaskPlan> {
                 release_minute: group * spacing,
                 true_minutes,
                 fails,
+                beyond,
             });
         }
         group += 1;
     }
     plans
+}
+
+/// One agent with the skill for whom the task is too hard, chosen only when another agent with the skill
+/// that never crashes remains to finish it.
+fn beyond_one(team: &[AgentPlan], skill: &str, rng: &mut StdRng) -> Vec<usize> {
+    let skilled: Vec<usize> = (0..team.len())
+        .filter(|&i| team[i].specializations.iter().any(|s| s == skill))
+        .collect();
+    if skilled.is_empty() {
+        return Vec::new();
+    }
+    let chosen = skilled[rng.random_range(0..skilled.len())];
+    let others_stay = skilled
+        .iter()
+        .any(|&i| i != chosen && team[i].crashes_after_minutes.is_none());
+    if others_stay {
+        vec![chosen]
+    } else {
+        Vec::new()
+    }
 }
 
 fn depth_of(plans: &[TaskPlan], index: usize) -> usize {

@@ -1,25 +1,31 @@
 //! One run of a workload: the runtime embedded on its own database with a manual clock, the agents as
 //! actors, and a coordinator that creates the work as it arrives and hands it out with auto-assign. Time
 //! moves one simulated minute per step; every step ends with the runtime's tick (heartbeat monitor, SLO
-//! monitor, message deadlines, escalation rules), as the timer would run it.
+//! monitor, message deadlines, escalation rules), as the timer would run it. A variant may switch the
+//! escalation rules off (through the rules API) or the capacity checks (everything forced, as the admin).
 
 use super::agent::{Brain, LiveMinute, Reconnect, SimAgent};
+use super::judge;
 use super::truth::Truth;
 use super::workload::{Workload, CONCURRENT_TASKS};
-use super::SimError;
+use super::{SimError, Variant};
 use actix::prelude::*;
-use mission_control::actors::capacity::{AutoAssign, Fleet};
+use mission_control::actors::capacity::{AutoAssign, Fleet, SuitableAgents};
 use mission_control::actors::directory::messages::{GetMessage, Register};
-use mission_control::actors::escalation::{Feedback, ListEscalations, Statistics};
-use mission_control::actors::task_board::messages::{AddDependency, CreateTask, GetTask, OpenTasks, SloOverview};
+use mission_control::actors::escalation::{Feedback, ListEscalations, ListRules, Statistics, UpdateRule};
+use mission_control::actors::task_board::messages::{
+    AddDependency, Assign, CreateTask, GetTask, OpenTasks, SloOverview,
+};
 use mission_control::config::Config;
-use mission_control::domain::escalation::Escalation;
-use mission_control::domain::matching::Strategy;
+use mission_control::domain::agent::DEFAULT_MAX_MINUTES_PER_DAY;
+use mission_control::domain::escalation::{Escalation, RulePatch};
+use mission_control::domain::matching::{self, Strategy};
 use mission_control::domain::query::{EscalationQuery, PageRequest};
 use mission_control::domain::{Principal, Task, TaskStatus};
 use mission_control::error::ErrorCode;
 use mission_control::{Clock, Handles, ManualClock, Runtime};
 use std::cell::RefCell;
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -39,12 +45,19 @@ pub struct RunOptions {
     pub data_dir: PathBuf,
     /// Stop the runtime and start a new one on the same database once this many tasks are done.
     pub restart_after_finished: Option<usize>,
+    pub variant: Variant,
 }
 
 /// What a run observed, checked against the truth.
 #[derive(Debug)]
 pub struct RunOutcome {
+    pub variant: Variant,
     pub truth: Truth,
+    /// How soon a stuck or doomed task must get an escalation or be taken away to count as caught: two
+    /// heartbeat timeouts plus the longest cooldown of the rules.
+    pub recall_window_ms: i64,
+    /// The simulated instant the run stopped.
+    pub ended_at: i64,
     /// From the first arrival (minute 0) to the last completion.
     pub makespan_minutes: i64,
     pub restarted_at_minute: Option<i64>,
@@ -56,7 +69,6 @@ pub struct RunOutcome {
     pub delivered: usize,
     pub read: usize,
     pub acknowledged: usize,
-    pub slo_met: i64,
     pub slo_missed: i64,
     pub slo_breaches_recorded: usize,
     pub agents_marked_offline: usize,
@@ -74,8 +86,13 @@ pub async fn run(workload: Workload, options: &RunOptions) -> Result<RunOutcome,
     let mut config = Config::embedded(&url, &options.data_dir)?;
     config.clock = Arc::new(clock.clone());
     let mut runtime = Runtime::start(config.clone()).await?;
-    let truth = Rc::new(RefCell::new(Truth::new(workload)));
-    let agents = register_team(&runtime.handles(), &truth).await?;
+    let recall_window_ms = set_up_rules(&runtime.handles(), options.variant).await?;
+    let truth = Rc::new(RefCell::new(Truth::new(
+        workload,
+        CONCURRENT_TASKS as usize,
+        i64::from(DEFAULT_MAX_MINUTES_PER_DAY),
+    )));
+    let agents = register_team(&runtime.handles(), &truth, options.variant).await?;
 
     let total = truth.borrow().workload.tasks.len();
     let last_release = truth
@@ -93,7 +110,11 @@ pub async fn run(workload: Workload, options: &RunOptions) -> Result<RunOutcome,
         let h = runtime.handles();
         clock.set_ms(DAY_START_MS + minute * MINUTE_MS);
         release_work(&h, &truth, minute).await?;
-        assign_next(&h, &truth).await?;
+        if options.variant.capacity_checks() {
+            assign_waiting(&h, &truth).await?;
+        } else {
+            assign_all_forced(&h, &truth).await?;
+        }
         let finished_before = truth.borrow().finished();
         for agent in &agents {
             let lived = agent.send(LiveMinute).await??;
@@ -129,6 +150,9 @@ pub async fn run(workload: Workload, options: &RunOptions) -> Result<RunOutcome,
     drop(agents);
     let truth = truth.borrow().clone();
     Ok(RunOutcome {
+        variant: options.variant,
+        recall_window_ms,
+        ended_at: DAY_START_MS + minute * MINUTE_MS,
         truth,
         makespan_minutes: last_finish_minute,
         restarted_at_minute,
@@ -138,7 +162,6 @@ pub async fn run(workload: Workload, options: &RunOptions) -> Result<RunOutcome,
         delivered,
         read,
         acknowledged,
-        slo_met: slo.counts.met,
         slo_missed: slo.counts.missed,
         slo_breaches_recorded: breaches,
         agents_marked_offline: offline,
@@ -147,10 +170,39 @@ pub async fn run(workload: Workload, options: &RunOptions) -> Result<RunOutcome,
     })
 }
 
-async fn register_team(h: &Handles, truth: &Rc<RefCell<Truth>>) -> Result<Vec<Addr<SimAgent>>, SimError> {
+/// Reads the rules for the recall window, then, for the variant without escalation rules, disables every one
+/// of them through the rules API (the built-in escalations of missed acknowledgements and SLO breaches are
+/// not rules and stay on).
+async fn set_up_rules(h: &Handles, variant: Variant) -> Result<i64, SimError> {
+    let rules = h.escalation.send(ListRules).await??;
+    let longest_cooldown = rules.iter().map(|r| r.cooldown_ms).max().unwrap_or(0);
+    let heartbeat_timeout = i64::try_from(h.config.heartbeat_timeout.as_millis()).unwrap_or(i64::MAX);
+    if !variant.rules_on() {
+        for rule in rules {
+            let patch = RulePatch {
+                enabled: Some(false),
+                ..RulePatch::default()
+            };
+            h.escalation
+                .send(UpdateRule {
+                    key: rule.id,
+                    patch,
+                    by: Principal::Admin,
+                })
+                .await??;
+        }
+    }
+    Ok(2 * heartbeat_timeout + longest_cooldown)
+}
+
+async fn register_team(
+    h: &Handles,
+    truth: &Rc<RefCell<Truth>>,
+    variant: Variant,
+) -> Result<Vec<Addr<SimAgent>>, SimError> {
     let plans = truth.borrow().workload.agents.clone();
     let mut agents = Vec::with_capacity(plans.len());
-    for plan in plans {
+    for (position, plan) in plans.into_iter().enumerate() {
         let draft = serde_json::from_value(serde_json::json!({
             "name": plan.name,
             "role": format!("{} engineer", plan.specializations[0]),
@@ -172,8 +224,11 @@ async fn register_team(h: &Handles, truth: &Rc<RefCell<Truth>>) -> Result<Vec<Ad
             Some(lead) => truth.borrow().agent_ids.get(lead).cloned(),
             None => None,
         };
-        truth.borrow_mut().agent_ids.insert(plan.name.clone(), id.clone());
-        let brain = Brain::new(id, lead_id, plan.level == "lead", plan.crashes_after_minutes);
+        truth.borrow_mut().record_agent(position, &plan.name, &id);
+        let mut brain = Brain::new(id, position, lead_id, plan.level == "lead", plan.crashes_after_minutes);
+        if !variant.capacity_checks() {
+            brain = brain.without_capacity_checks();
+        }
         agents.push(SimAgent::new(brain, h.clone(), truth.clone()).start());
     }
     Ok(agents)
@@ -208,7 +263,7 @@ async fn release_work(h: &Handles, truth: &Rc<RefCell<Truth>>, minute: i64) -> R
             .await??;
         truth
             .borrow_mut()
-            .record_created(plan.index, &task.id, h.clock.now_ms());
+            .record_created(plan.index, &task.id, h.clock.now_ms(), task.slo_deadline_at);
         for blocker in &plan.blockers {
             let blocker_id = truth.borrow().task_ids[*blocker]
                 .clone()
@@ -225,10 +280,11 @@ async fn release_work(h: &Handles, truth: &Rc<RefCell<Truth>>, minute: i64) -> R
     Ok(())
 }
 
-/// The coordinator hands out one ready task a minute, the most urgent first, with auto-assign. One at a time,
-/// because the ranking sees an assignment only once its agent starts on it: two in a row could both go to the
-/// same idle agent while another waits.
-async fn assign_next(h: &Handles, truth: &Rc<RefCell<Truth>>) -> Result<(), SimError> {
+/// The coordinator hands out the ready tasks, the most urgent first, with auto-assign, each to an agent not
+/// given one yet this minute: it asks the ranking first and passes over a task whose best candidate already got
+/// one, because the ranking sees an assignment only once its agent starts on it (or counts queued work) — two
+/// in a row could otherwise both go to the same idle agent while another waits.
+async fn assign_waiting(h: &Handles, truth: &Rc<RefCell<Truth>>) -> Result<(), SimError> {
     let open = h.board.send(OpenTasks).await?;
     let mut waiting: Vec<&Task> = open
         .iter()
@@ -236,17 +292,70 @@ async fn assign_next(h: &Handles, truth: &Rc<RefCell<Truth>>) -> Result<(), SimE
         .collect();
     let order = |t: &Task| truth.borrow().index_of(&t.id).unwrap_or(usize::MAX);
     waiting.sort_by_key(|t| (t.priority, order(t)));
-    let Some(next) = waiting.first() else { return Ok(()) };
-    let assign = AutoAssign {
-        task_id: next.id.clone(),
-        strategy: Strategy::Balanced,
-        by: Principal::Admin,
-    };
-    match h.capacity.send(assign).await? {
-        Ok(_) => Ok(()),
-        Err(e) if matches!(e.code, ErrorCode::NoSuitableAgent | ErrorCode::AgentAtCapacity) => Ok(()),
-        Err(e) => Err(e.into()),
+    let mut given: HashSet<String> = HashSet::new();
+    for task in waiting {
+        let ranking = h
+            .capacity
+            .send(SuitableAgents {
+                task_id: task.id.clone(),
+                strategy: Strategy::Balanced,
+                limit: matching::MAX_LIMIT,
+            })
+            .await??;
+        match ranking.best() {
+            None => break,
+            Some(best) if given.contains(&best.agent_id) => continue,
+            Some(_) => {}
+        }
+        let assign = AutoAssign {
+            task_id: task.id.clone(),
+            strategy: Strategy::Balanced,
+            by: Principal::Admin,
+        };
+        match h.capacity.send(assign).await? {
+            Ok(assigned) => {
+                given.insert(assigned.chosen.agent_id);
+            }
+            Err(e) if matches!(e.code, ErrorCode::NoSuitableAgent | ErrorCode::AgentAtCapacity) => break,
+            Err(e) => return Err(e.into()),
+        }
     }
+    Ok(())
+}
+
+/// Without capacity checks the coordinator hands out every waiting task at once, each to the agent the
+/// balanced ranking scores highest whether or not it can accept work, and forces the assignment as the admin.
+async fn assign_all_forced(h: &Handles, truth: &Rc<RefCell<Truth>>) -> Result<(), SimError> {
+    let open = h.board.send(OpenTasks).await?;
+    let mut waiting: Vec<&Task> = open
+        .iter()
+        .filter(|t| t.status == TaskStatus::Ready && t.assignee_id.is_none())
+        .collect();
+    let order = |t: &Task| truth.borrow().index_of(&t.id).unwrap_or(usize::MAX);
+    waiting.sort_by_key(|t| (t.priority, order(t)));
+    for task in waiting {
+        let ranking = h
+            .capacity
+            .send(SuitableAgents {
+                task_id: task.id.clone(),
+                strategy: Strategy::Balanced,
+                limit: matching::MAX_LIMIT,
+            })
+            .await??;
+        let best = ranking
+            .candidates
+            .iter()
+            .min_by(|a, b| b.score.total_cmp(&a.score).then(a.rank.cmp(&b.rank)));
+        let Some(best) = best else { continue };
+        let assign = Assign {
+            id: task.id.clone(),
+            agent: Some(best.agent_id.clone()),
+            force: true,
+            by: Principal::Admin,
+        };
+        h.board.send(assign).await??;
+    }
+    Ok(())
 }
 
 /// Stops the runtime as a process exit would (the journal finishes its queue), starts a new one on the same
@@ -288,7 +397,7 @@ async fn judge_escalations(h: &Handles, truth: &Rc<RefCell<Truth>>) -> Result<Ve
     }
     all.sort_by(|a, b| a.triggered_at.cmp(&b.triggered_at).then(a.id.cmp(&b.id)));
     for escalation in &mut all {
-        let useful = was_useful(&truth.borrow(), escalation);
+        let useful = judge::verdict(&truth.borrow(), escalation).is_some();
         let rated = h
             .escalation
             .send(Feedback {
@@ -300,18 +409,6 @@ async fn judge_escalations(h: &Handles, truth: &Rc<RefCell<Truth>>) -> Result<Ve
         *escalation = rated;
     }
     Ok(all)
-}
-
-/// Useful when the task really was stuck when it fired; for a missed acknowledgement, when the recipient
-/// really had gone silent.
-fn was_useful(truth: &Truth, escalation: &Escalation) -> bool {
-    if let Some(message) = escalation.message_id.as_deref().and_then(|id| truth.message(id)) {
-        return truth.is_silent(&message.to_agent_id, escalation.triggered_at);
-    }
-    escalation
-        .task_id
-        .as_deref()
-        .is_some_and(|task| truth.was_stuck(task, escalation.triggered_at))
 }
 
 async fn check_tasks(h: &Handles, truth: &Rc<RefCell<Truth>>) -> Result<(Vec<String>, Vec<String>), SimError> {
