@@ -457,8 +457,8 @@ pub struct TaskContext {
 pub struct ChainSummary {
     /// How many open tasks are upstream; finished blockers are not counted.
     pub upstream: usize,
-    /// Some upstream task is `in_progress` or `review` with an assignee whose last sign of life is within the
-    /// heartbeat timeout.
+    /// Some upstream task is `ready`, `in_progress` or `review` with an assignee whose last sign of life is
+    /// within the heartbeat timeout.
     pub moving: bool,
     /// The chain's last progress: the latest status change of the blocked task or of any task upstream, or
     /// sign of life of an assignee working on an upstream task.
@@ -508,8 +508,12 @@ pub fn chain_summary<'a>(
         }
         summary.upstream += 1;
         summary.last_progress_at = summary.last_progress_at.max(Some(task.status_changed_at));
-        let worked_on =
-            matches!(task.status, TaskStatus::InProgress | TaskStatus::Review) && task.assignee_id.is_some();
+        // Work in an assignee's hands: in progress, in review, or waiting in its queue (a live agent takes
+        // its ready tasks in claim order, so a queued blocker is progressing too).
+        let worked_on = matches!(
+            task.status,
+            TaskStatus::InProgress | TaskStatus::Review | TaskStatus::Ready
+        ) && task.assignee_id.is_some();
         if !worked_on {
             continue;
         }
@@ -559,19 +563,25 @@ pub fn fires(trigger: &Trigger, task: &Task, context: TaskContext, now: i64) -> 
             if chain.upstream == 0 {
                 return Some(blocked);
             }
-            if !chain.moving {
-                return Some(format!(
-                    "{blocked} and nothing upstream is moving ({} open tasks upstream, none worked on by a live \
-                     assignee)",
-                    chain.upstream
-                ));
-            }
-            // Someone upstream is alive and working: an ordinary wait, unless the chain stopped progressing.
+            // Progress is a status change upstream, or a live assignee holding upstream work: a wait behind
+            // such a chain is ordinary. The chain must also have stood still for the threshold, so a blocker
+            // that just became ready (and waits for assignment) or whose agent just fell silent (the
+            // "assignee silent" rule's to handle first) is not yet an escalation of its dependents.
             let idle = now - chain.last_progress_at.unwrap_or(task.status_changed_at);
-            (idle > *duration_ms).then(|| {
+            if idle <= *duration_ms {
+                return None;
+            }
+            Some(if chain.moving {
                 format!(
                     "{blocked} and the chain has not progressed for {}",
                     human_duration(idle)
+                )
+            } else {
+                format!(
+                    "{blocked} and nothing upstream has moved for {} ({} open tasks upstream, none held by a live \
+                     assignee)",
+                    human_duration(idle),
+                    chain.upstream
                 )
             })
         }

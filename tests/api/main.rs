@@ -26,6 +26,7 @@ mod messaging_delivery;
 mod messaging_load;
 mod messaging_ticks;
 mod metrics;
+mod outbox;
 mod persistence;
 mod simulation;
 // The simulation is an example (`cargo run --example simulate`); this test runs its engine as a module. The

@@ -1,6 +1,7 @@
 //! Persistence: everything the API shows survives a clean restart unchanged, and every acknowledged write
 //! survives a crash (SIGKILL) of the real `mission-control serve` process.
 
+use crate::common::sink::Sink;
 use crate::common::*;
 use crate::on_both_backends;
 use reqwest::Method;
@@ -422,6 +423,11 @@ struct ServerProcess {
 impl ServerProcess {
     /// Starts the binary on `db` and waits (at most 60 s) for its banner, which must be the first stdout line.
     fn start(db: &TestDb, run: u32) -> ServerProcess {
+        Self::start_with(db, run, &[])
+    }
+
+    /// Like [`ServerProcess::start`], with these environment variables set.
+    fn start_with(db: &TestDb, run: u32, env: &[(&str, &str)]) -> ServerProcess {
         let stderr_path = db.dir.path().join(format!("serve-{run}.stderr"));
         let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
         let mut command = Command::new(env!("CARGO_BIN_EXE_mission-control"));
@@ -443,8 +449,13 @@ impl ServerProcess {
             "MC_DB_POOL_SIZE",
             "MC_ESCALATION_MAX_DEPTH",
             "MC_ESCALATION_WEBHOOK_URL",
+            "MC_OUTBOX_DISPATCH",
+            "MC_OUTBOX_MAX_ATTEMPTS",
         ] {
             command.env_remove(var);
+        }
+        for (name, value) in env {
+            command.env(name, value);
         }
         let mut child = command.spawn().expect("spawn mission-control serve");
         let stdout = child.stdout.take().expect("piped stdout");
@@ -783,8 +794,174 @@ async fn crash_keeps_escalation_rules_and_ladders(backend: Backend) {
     drop(server);
 }
 
+/// Polls `path` (every item) until `done` holds, for at most 30 s of real time: the deliveries of a server
+/// process happen on its own timer.
+async fn items_once(
+    client: &reqwest::Client,
+    server: &ServerProcess,
+    path: &str,
+    done: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let items = all_items_of(client, server, path).await;
+        if done(&items) || Instant::now() > deadline {
+            return items;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The alert and the webhook a firing writes are outbox rows in the firing's commit: a server killed
+/// (SIGKILL) after that commit and before any delivery (this one does not dispatch) delivers both after its
+/// restart, the alert once and the webhook with the row's id as its `Idempotency-Key`.
+async fn crash_between_a_firing_and_its_deliveries_loses_nothing(backend: Backend) {
+    let Some(db) = TestDb::new(backend) else { return };
+    let sink = Sink::start(200).await;
+    let client = http_client();
+    let server = ServerProcess::start_with(&db, 1, &[("MC_OUTBOX_DISPATCH", "false")]);
+    for agent in [
+        json!({"name": "boss", "level": "lead"}),
+        json!({"name": "bob", "leadId": "boss"}),
+    ] {
+        let (status, body) = admin_call(&client, &server, Method::POST, "/api/agents", Some(agent)).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let rule = json!({"name": "failed once", "priority": 99, "triggers": [{"kind": "attempts_exceeded", "attempts": 1}],
+        "actions": [{"kind": "escalate", "to": "lead"}, {"kind": "webhook", "url": sink.url}]});
+    let (status, _) = admin_call(&client, &server, Method::POST, "/api/escalation-rules", Some(rule)).await;
+    assert_eq!(status, 201);
+    let (_, task) = admin_call(
+        &client,
+        &server,
+        Method::POST,
+        "/api/tasks",
+        Some(json!({"title": "Flaky", "assigneeId": "bob"})),
+    )
+    .await;
+    let task = id(&task);
+    let transition = format!("/api/tasks/{task}/transition");
+    let start = json!({"to": "in_progress"});
+    assert_eq!(
+        admin_call(&client, &server, Method::POST, &transition, Some(start))
+            .await
+            .0,
+        200
+    );
+    let failure = json!({"errorKind": "deploy", "message": "timed out"});
+    let fail = format!("/api/tasks/{task}/fail");
+    assert_eq!(
+        admin_call(&client, &server, Method::POST, &fail, Some(failure)).await.0,
+        200
+    );
+    let history = format!("/api/escalations?taskId={task}");
+    let fired = items_once(&client, &server, &history, |e| !e.is_empty()).await;
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    let actions = array(&fired[0]["actions"]);
+    assert_eq!(actions.len(), 2, "{fired:?}");
+    assert!(
+        actions.iter().all(|a| a["status"] == "pending"),
+        "nothing delivered yet: {actions:?}"
+    );
+    let pending = all_items_of(&client, &server, "/api/outbox?status=pending").await;
+    let (alert_row, hook_row) = (text(&actions[0]["outboxId"]), text(&actions[1]["outboxId"]));
+    for row in [&alert_row, &hook_row] {
+        assert!(pending.iter().any(|p| &id(p) == row), "{row} pending: {pending:?}");
+    }
+    assert!(sink.hits().is_empty());
+    let mut server = server;
+    server.kill();
+
+    let server = ServerProcess::start(&db, 2);
+    let delivered = items_once(&client, &server, "/api/outbox?status=delivered", |rows| {
+        [&alert_row, &hook_row]
+            .iter()
+            .all(|row| rows.iter().any(|r| &&id(r) == row))
+    })
+    .await;
+    assert!(
+        [&alert_row, &hook_row]
+            .iter()
+            .all(|row| delivered.iter().any(|r| &&id(r) == row)),
+        "both resumed and delivered: {delivered:?}\nstderr:\n{}",
+        server.stderr()
+    );
+    let boss_inbox = all_items_of(&client, &server, "/api/agents/boss/messages").await;
+    let alerts: Vec<&Value> = boss_inbox.iter().filter(|m| m["type"] == "alert").collect();
+    assert_eq!(alerts.len(), 1, "one alert: {boss_inbox:?}");
+    assert_eq!(alerts[0]["taskId"], task.as_str());
+    let hits = sink.hits();
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!(hits[0].headers.get("idempotency-key"), Some(&hook_row));
+    let after = all_items_of(&client, &server, &history).await;
+    let statuses: Vec<Value> = array(&after[0]["actions"])
+        .iter()
+        .map(|a| a["status"].clone())
+        .collect();
+    assert_eq!(statuses, [json!("executed"), json!("executed")], "{after:?}");
+    drop(server);
+    sink.stop().await;
+}
+
+/// A crash after an alert reached the inbox but before its row was marked delivered (simulated by putting
+/// the row back to pending, as the crash would have left it): the restart finds the message by the row's
+/// idempotency key and makes no second one.
+async fn a_redelivery_after_a_crash_makes_no_second_message(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    disable_escalation_rules(&app).await;
+    app.register(json!({"name": "boss", "level": "lead"})).await;
+    app.register(json!({"name": "bob", "leadId": "boss"})).await;
+    let rule = json!({"name": "failed once", "triggers": [{"kind": "attempts_exceeded", "attempts": 1}],
+        "actions": [{"kind": "escalate", "to": "lead"}]});
+    app.admin(Method::POST, "/api/escalation-rules", Some(rule))
+        .await
+        .expect(201);
+    let task = id(&app.task(json!({"title": "Flaky", "assigneeId": "bob"})).await);
+    move_to(&app, &task, "in_progress").await.expect(200);
+    let failure = json!({"errorKind": "deploy", "message": "timed out"});
+    app.admin(Method::POST, &format!("/api/tasks/{task}/fail"), Some(failure))
+        .await
+        .expect(200);
+    app.settle().await;
+    let fired = all_items(&app, &format!("/api/escalations?taskId={task}"), 100).await;
+    let row = text(&fired[0]["actions"][0]["outboxId"]);
+    let alerts = |items: Vec<Value>| items.into_iter().filter(|m| m["type"] == "alert").count();
+    assert_eq!(alerts(all_items(&app, "/api/agents/boss/messages", 100).await), 1);
+    {
+        use diesel::prelude::*;
+        use mission_control::store::schema::outbox;
+        let store = app.runtime_store();
+        let mut conn = store.connection().expect("a connection");
+        let reset = diesel::update(outbox::table.find(&row))
+            .set((
+                outbox::delivered_at.eq(None::<i64>),
+                outbox::attempts.eq(0),
+                outbox::result.eq(None::<String>),
+            ))
+            .execute(&mut *conn)
+            .expect("row put back to pending");
+        assert_eq!(reset, 1);
+    }
+    let app = app.restart().await;
+    app.settle().await;
+    let again = app
+        .admin(Method::GET, &format!("/api/outbox/{row}"), None)
+        .await
+        .expect(200);
+    assert_eq!(again["attempts"], 1, "{again}");
+    assert!(again["deliveredAt"].is_i64(), "{again}");
+    assert_eq!(
+        alerts(all_items(&app, "/api/agents/boss/messages", 100).await),
+        1,
+        "no second alert"
+    );
+    app.stop().await;
+}
+
 on_both_backends!(
     restart_keeps_everything,
     crash_keeps_acknowledged_writes,
-    crash_keeps_escalation_rules_and_ladders
+    crash_keeps_escalation_rules_and_ladders,
+    crash_between_a_firing_and_its_deliveries_loses_nothing,
+    a_redelivery_after_a_crash_makes_no_second_message
 );

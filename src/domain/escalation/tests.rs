@@ -937,11 +937,13 @@ fn a_chain_moves_when_an_upstream_task_is_worked_on_by_a_live_assignee() {
             last_progress_at: Some(T0 + 10 * MIN)
         }
     );
-    // In review with a live assignee moves too; ready, unassigned or finished work does not.
+    // In review, or queued (ready) with a live assignee, moves too; unassigned or finished work does not.
     let review = upstream("r", TaskStatus::Review, T0, true);
     assert!(chain_summary(&blocked, [(&review, Some(now))], now, HEARTBEAT_TIMEOUT).moving);
     let queued = upstream("q", TaskStatus::Ready, T0, true);
-    assert!(!chain_summary(&blocked, [(&queued, Some(now))], now, HEARTBEAT_TIMEOUT).moving);
+    assert!(chain_summary(&blocked, [(&queued, Some(now))], now, HEARTBEAT_TIMEOUT).moving);
+    let waiting = upstream("u", TaskStatus::Ready, T0, false);
+    assert!(!chain_summary(&blocked, [(&waiting, None)], now, HEARTBEAT_TIMEOUT).moving);
     let orphan = upstream("o", TaskStatus::InProgress, now, false);
     assert!(!chain_summary(&blocked, [(&orphan, None)], now, HEARTBEAT_TIMEOUT).moving);
     let done = upstream("d", TaskStatus::Done, now, true);
@@ -984,8 +986,14 @@ fn blocker_duration_fires_on_an_idle_chain_at_its_threshold() {
     assert_eq!(at(T0 + 30 * MIN), None);
     assert_eq!(
         at(T0 + 30 * MIN + 1).as_deref(),
-        Some("blocked for 30 min and nothing upstream is moving (1 open tasks upstream, none worked on by a live assignee)")
+        Some("blocked for 30 min and nothing upstream has moved for 30 min (1 open tasks upstream, none held by a live assignee)")
     );
+    // A blocker that became ready 10 minutes ago and waits for someone to take it: not yet idle.
+    let fresh = upstream("f", TaskStatus::Ready, T0 + 50 * MIN, false);
+    let context = chain_context(&blocked, &[(&fresh, None)], T0 + HOUR);
+    assert_eq!(fires(&tr, &blocked, context, T0 + HOUR), None);
+    let context = chain_context(&blocked, &[(&fresh, None)], T0 + 80 * MIN + 1);
+    assert!(fires(&tr, &blocked, context, T0 + 80 * MIN + 1).is_some());
     // A blocker nobody has taken (ready, unassigned) upstream of a blocked blocker: idle too.
     let middle = upstream("m", TaskStatus::Blocked, T0, true);
     let top = upstream("t", TaskStatus::Ready, T0, false);

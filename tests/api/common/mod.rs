@@ -230,6 +230,11 @@ impl TestApp {
         self.handles().tick().await.expect("tick")
     }
 
+    /// The runtime's store, for tests that must reach under the API (to stage what a crash leaves behind).
+    pub fn runtime_store(&self) -> &mission_control::store::Store {
+        self.runtime.as_ref().expect("running").store()
+    }
+
     /// Waits until every outbox row written so far has had its delivery attempt (webhooks included).
     pub async fn settle(&self) {
         self.handles().settle_outbox().await.expect("outbox settles");
