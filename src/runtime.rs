@@ -234,11 +234,13 @@ impl Runtime {
         &self.store
     }
 
-    /// Stops the timer and lets the journal commit everything queued; later writes fail with 503.
+    /// Stops the timer and the dispatcher, and lets the journal commit everything queued; later writes fail
+    /// with 503. Rows still pending are delivered by the next start.
     pub async fn stop(self) {
         if let Some(timer) = self.timer {
             timer.abort();
         }
+        let _ = self.handles.dispatcher.send(dispatcher::StopDispatcher).await;
         self.journal.stop().await;
     }
 }

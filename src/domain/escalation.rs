@@ -36,8 +36,15 @@ pub const DEFAULT_SLO_PERCENT: u32 = 75;
     deny_unknown_fields
 )]
 pub enum Trigger {
-    /// In `status` for longer than `durationMs`, counted from `statusChangedAt`.
-    TimeInStatus { status: TaskStatus, duration_ms: i64 },
+    /// In `status` for longer than `durationMs`, counted from `statusChangedAt`; with `pastEstimate`, counted
+    /// from when the task's estimate ran out (a task without an estimate counts from `statusChangedAt`), so
+    /// a long task worked at its pace is not "stuck".
+    TimeInStatus {
+        status: TaskStatus,
+        duration_ms: i64,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        past_estimate: bool,
+    },
     /// Blocked for longer than `durationMs` while nothing upstream is moving: no open task in the closure of
     /// its blockers is `in_progress`/`review` with a live assignee, or the chain has shown no progress for
     /// longer than `durationMs`.
@@ -49,7 +56,8 @@ pub enum Trigger {
     },
     /// At risk by forecast: at the current pace the task is projected to finish after its SLO deadline.
     SloAtRisk {},
-    /// At least `attempts` failed attempts recorded on the task.
+    /// At least `attempts` failed attempts by the task's current assignee (every recorded failure when it has
+    /// none).
     AttemptsExceeded { attempts: u32 },
     /// At least `count` failures of `errorKind` within the last `windowMs`.
     ErrorPattern {
@@ -281,7 +289,9 @@ fn check_duration(field: &'static str, ms: i64) -> Result<(), RuleViolation> {
 
 fn check_trigger(trigger: &Trigger) -> Result<(), RuleViolation> {
     match trigger {
-        Trigger::TimeInStatus { status, duration_ms } => {
+        Trigger::TimeInStatus {
+            status, duration_ms, ..
+        } => {
             if status.is_terminal() {
                 return Err(RuleViolation::invalid(
                     "triggers.status",
@@ -458,7 +468,7 @@ pub struct ChainSummary {
     /// How many open tasks are upstream; finished blockers are not counted.
     pub upstream: usize,
     /// Some upstream task is `ready`, `in_progress` or `review` with an assignee whose last sign of life is
-    /// within the heartbeat timeout.
+    /// within the heartbeat timeout, or `ready` without an assignee (waiting in the pool).
     pub moving: bool,
     /// The chain's last progress: the latest status change of the blocked task or of any task upstream, or
     /// sign of life of an assignee working on an upstream task.
@@ -508,6 +518,13 @@ pub fn chain_summary<'a>(
         }
         summary.upstream += 1;
         summary.last_progress_at = summary.last_progress_at.max(Some(task.status_changed_at));
+        // Waiting in the pool for a free agent: queueing, watched by the `unassigned` trigger on that task,
+        // not a reason to escalate what waits behind it.
+        if task.status == TaskStatus::Ready && task.assignee_id.is_none() {
+            summary.moving = true;
+            summary.last_progress_at = summary.last_progress_at.max(Some(now));
+            continue;
+        }
         // Work in an assignee's hands: in progress, in review, or waiting in its queue (a live agent takes
         // its ready tasks in claim order, so a queued blocker is progressing too).
         let worked_on = matches!(
@@ -545,10 +562,23 @@ pub fn fires(trigger: &Trigger, task: &Task, context: TaskContext, now: i64) -> 
     }
     let in_status = now - task.status_changed_at;
     match trigger {
-        Trigger::TimeInStatus { status, duration_ms } => {
-            (task.status == *status && in_status > *duration_ms).then(|| {
+        Trigger::TimeInStatus {
+            status,
+            duration_ms,
+            past_estimate,
+        } => {
+            let estimate_ms = match (past_estimate, task.estimated_minutes) {
+                (true, Some(minutes)) => i64::from(minutes.max(0)) * 60_000,
+                _ => 0,
+            };
+            (task.status == *status && in_status - estimate_ms > *duration_ms).then(|| {
+                let over = if estimate_ms > 0 {
+                    format!(", {} past its estimate", human_duration(in_status - estimate_ms))
+                } else {
+                    String::new()
+                };
                 format!(
-                    "{} for {}",
+                    "{} for {}{over}",
                     status.as_str().replace('_', " "),
                     human_duration(in_status)
                 )
@@ -617,8 +647,20 @@ pub fn fires(trigger: &Trigger, task: &Task, context: TaskContext, now: i64) -> 
             })
         }
         Trigger::AttemptsExceeded { attempts } => {
-            let failed = task.failures.len();
-            (failed >= *attempts as usize).then(|| format!("{failed} failed attempts"))
+            // The current assignee's failures: once the task is given to someone else, their count starts
+            // over, so a reassignment that worked is not taken back. Without an assignee, every failure.
+            let failed = match &task.assignee_id {
+                Some(assignee) => task
+                    .failures
+                    .iter()
+                    .filter(|f| f.agent_id.as_deref() == Some(assignee.as_str()))
+                    .count(),
+                None => task.failures.len(),
+            };
+            (failed >= *attempts as usize).then(|| match &task.assignee_id {
+                Some(_) => format!("{failed} failed attempts by its assignee"),
+                None => format!("{failed} failed attempts"),
+            })
         }
         Trigger::ErrorPattern {
             error_kind,

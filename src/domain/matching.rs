@@ -111,6 +111,9 @@ pub struct Candidate {
     pub in_progress_count: usize,
     pub max_concurrent_tasks: i32,
     pub can_accept_work: bool,
+    /// The agent has failed this task before: it ranks after every agent that can accept work and has not,
+    /// so a task that went wrong in one pair of hands goes to another when there is one.
+    pub failed_it_before: bool,
     /// When the agent is projected to be free (the end of its current queue).
     pub available_at: i64,
     /// When it could start this task, by claim order in its queue.
@@ -159,9 +162,14 @@ pub struct Ranking {
 }
 
 impl Ranking {
-    /// The best candidate that can accept work.
+    /// The best candidate that can accept work. An agent who failed the task before is chosen only when every
+    /// ranked agent has: a task that went wrong in one pair of hands waits for another (the SLO rules watch
+    /// the wait), rather than going back to the hands it failed in.
     pub fn best(&self) -> Option<&Candidate> {
-        self.candidates.iter().find(|c| c.can_accept_work)
+        let someone_new = self.candidates.iter().any(|c| !c.failed_it_before);
+        self.candidates
+            .iter()
+            .find(|c| c.can_accept_work && !(someone_new && c.failed_it_before))
     }
 }
 
@@ -193,6 +201,7 @@ pub fn rank<'a>(
         b.candidate
             .can_accept_work
             .cmp(&a.candidate.can_accept_work)
+            .then(a.candidate.failed_it_before.cmp(&b.candidate.failed_it_before))
             .then(b.sort_key.partial_cmp(&a.sort_key).unwrap_or(Ordering::Equal))
             .then(
                 a.candidate
@@ -264,10 +273,17 @@ fn score(task: &Task, agent: &Agent, tasks: &[&Task], strategy: Strategy, now: i
             (fastest_score(wait_ms), -(projected_start_at as f64), text)
         }
     };
-    let reason = match load.refusal(limits) {
+    let failed_it_before = task
+        .failures
+        .iter()
+        .any(|f| f.agent_id.as_deref() == Some(agent.id.as_str()));
+    let mut reason = match load.refusal(limits) {
         Some(refusal) => format!("cannot accept work: {refusal}; {why}"),
         None => format!("{why}; {}% utilized", load.utilization_percent),
     };
+    if failed_it_before {
+        reason.push_str("; failed this task before");
+    }
     Scored {
         sort_key,
         candidate: Candidate {
@@ -283,6 +299,7 @@ fn score(task: &Task, agent: &Agent, tasks: &[&Task], strategy: Strategy, now: i
             in_progress_count: load.in_progress_count,
             max_concurrent_tasks: load.max_concurrent_tasks,
             can_accept_work: load.can_accept_work,
+            failed_it_before,
             available_at,
             projected_start_at,
             reason,

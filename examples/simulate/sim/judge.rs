@@ -101,20 +101,42 @@ pub fn recall_cases(truth: &Truth, escalations: &[Escalation], window_ms: i64) -
         };
         let Some((onset, trouble)) = first else { continue };
         let until = onset + window_ms;
-        let escalated = per_task.get(&index).is_some_and(|list| {
-            list.iter().any(|e| {
-                e.triggered_at <= until && (e.triggered_at >= onset || e.resolved_at.is_none_or(|r| r > onset))
-            })
-        });
-        let taken_away = truth.taken_away_at[index].iter().any(|&at| onset <= at && at <= until);
+        let helped = |task: usize, from: i64| {
+            let escalated = per_task.get(&task).is_some_and(|list| {
+                list.iter().any(|e| {
+                    e.triggered_at <= until && (e.triggered_at >= from || e.resolved_at.is_none_or(|r| r > from))
+                })
+            });
+            escalated || truth.taken_away_at[task].iter().any(|&at| from <= at && at <= until)
+        };
+        // A task blocked behind a stuck one is helped by help for the stuck one: the escalation that frees
+        // the chain's root frees it too (that help may have come before this task was blocked behind it).
+        let caught = helped(index, onset)
+            || (trouble == Trouble::Stuck(StuckCause::BehindStuck)
+                && upstream(truth, index).into_iter().any(|blocker| {
+                    truth.stuck[blocker].iter().any(|i| i.covers(onset)) && helped(blocker, onset - window_ms)
+                }));
         cases.push(Case {
             index,
             onset,
             trouble,
-            caught: escalated || taken_away,
+            caught,
         });
     }
     cases
+}
+
+/// Every task upstream of `index` in the plan (its blockers, theirs, and so on).
+fn upstream(truth: &Truth, index: usize) -> Vec<usize> {
+    let mut found = Vec::new();
+    let mut stack = truth.workload.tasks[index].blockers.clone();
+    while let Some(task) = stack.pop() {
+        if !found.contains(&task) {
+            found.push(task);
+            stack.extend(truth.workload.tasks[task].blockers.iter().copied());
+        }
+    }
+    found
 }
 
 /// Tasks with a deadline, and those that missed it (finished at or after it, or never finished).

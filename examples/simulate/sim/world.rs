@@ -303,7 +303,8 @@ async fn assign_waiting(h: &Handles, truth: &Rc<RefCell<Truth>>) -> Result<(), S
             })
             .await??;
         match ranking.best() {
-            None => break,
+            // Nobody free for this one (or only agents who failed it): the next may still find someone.
+            None => continue,
             Some(best) if given.contains(&best.agent_id) => continue,
             Some(_) => {}
         }
@@ -398,6 +399,16 @@ async fn judge_escalations(h: &Handles, truth: &Rc<RefCell<Truth>>) -> Result<Ve
     all.sort_by(|a, b| a.triggered_at.cmp(&b.triggered_at).then(a.id.cmp(&b.id)));
     for escalation in &mut all {
         let useful = judge::verdict(&truth.borrow(), escalation).is_some();
+        if !useful && std::env::var_os("SIM_EXPLAIN").is_some() {
+            eprintln!(
+                "FALSE {} {} {:?} @{} {}",
+                escalation.rule_name,
+                escalation.level,
+                escalation.task_id,
+                escalation.triggered_at / 60000 % 100000,
+                escalation.reason
+            );
+        }
         let rated = h
             .escalation
             .send(Feedback {

@@ -16,3 +16,10 @@ UPDATE escalation_rules
 SET triggers = '[{"kind":"slo_consumed","percent":75}]', updated_at = 1795219200000
 WHERE id = '0196a000-0000-7000-8000-000000000103'
   AND triggers = '[{"kind":"slo_at_risk"}]';
+
+UPDATE escalation_rules
+SET triggers = '[{"kind":"time_in_status","status":"in_progress","durationMs":7200000}]',
+    description = 'In progress for more than 2 hours: tell the assignee, then climb the ladder.',
+    updated_at = 1795219200000
+WHERE id = '0196a000-0000-7000-8000-000000000101'
+  AND triggers = '[{"kind":"time_in_status","status":"in_progress","durationMs":7200000,"pastEstimate":true}]';

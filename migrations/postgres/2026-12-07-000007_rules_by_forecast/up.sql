@@ -18,3 +18,13 @@ UPDATE escalation_rules
 SET triggers = '[{"kind":"slo_at_risk"}]', updated_at = 1796601600000
 WHERE id = '0196a000-0000-7000-8000-000000000103'
   AND triggers = '[{"kind":"slo_consumed","percent":75}]';
+
+-- "task stuck in progress" counts its two hours from when the task's estimate ran out, so a long task worked
+-- at its pace is not called stuck (the estimate is the assignee's own plan; without one, from the start).
+UPDATE escalation_rules
+SET triggers = '[{"kind":"time_in_status","status":"in_progress","durationMs":7200000,"pastEstimate":true}]',
+    description = 'In progress for more than 2 hours past its estimate: tell the assignee, then climb the ladder.',
+    updated_at = 1796601600000
+WHERE id = '0196a000-0000-7000-8000-000000000101'
+  AND triggers = '[{"kind":"time_in_status","status":"in_progress","durationMs":7200000}]'
+  AND description = 'In progress for more than 2 hours: tell the assignee, then climb the ladder.';

@@ -133,8 +133,9 @@ impl Courier {
                 agent_id,
                 body,
             } => {
-                // The feed entry goes in with the first attempt's outcome, whatever the webhook does.
-                if item.attempts == 0 {
+                // The feed entry goes in with the first attempt's outcome, whatever the webhook does (an
+                // operator's retry of a failed page starts its attempts over but does not page twice).
+                if item.attempts == 0 && item.last_error.is_none() {
                     ops.push(self.page_activity(item, summary, agent_id.clone(), body.clone()));
                 }
                 let Some(url) = &self.deps.escalation.webhook_url else {

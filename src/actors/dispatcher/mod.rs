@@ -287,8 +287,8 @@ impl Handler<Settle> for Dispatcher {
     }
 }
 
-/// An operator's retry: the row is made due now and attempted at once (one more attempt for a dead row).
-/// Replies with the row after the attempt.
+/// An operator's retry: the row gets a fresh set of attempts, the first made at once. Replies with the row
+/// after that attempt.
 #[derive(Message)]
 #[rtype(result = "AppResult<OutboxItem>")]
 pub struct Retry {
@@ -392,6 +392,20 @@ impl Handler<GetOutboxItem> for Dispatcher {
                     )
                 })
         })
+    }
+}
+
+/// Stops the dispatcher (the runtime is stopping): no more rounds, and a later runtime on the same store is
+/// the only one delivering its rows.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopDispatcher;
+
+impl Handler<StopDispatcher> for Dispatcher {
+    type Result = ();
+
+    fn handle(&mut self, _: StopDispatcher, ctx: &mut Context<Self>) {
+        ctx.stop();
     }
 }
 

@@ -53,7 +53,7 @@ pub async fn run(peers: &Peers, rule: &EscalationRule, task: &Task, escalation: 
             Ok(Outcome::Done(detail)) => (ActionStatus::Executed, detail, None),
             Ok(Outcome::Skipped(why)) => (ActionStatus::Skipped, why, None),
             Ok(Outcome::Queued { detail, effect }) => {
-                let row = queue(escalation, index, &task, effect);
+                let row = queue(escalation, index, &task, *effect);
                 let id = row.id.clone();
                 acted.outbox.push(row);
                 (ActionStatus::Pending, detail, Some(id))
@@ -86,7 +86,7 @@ enum Outcome {
     /// Left to the outbox: `detail` is what was done at once (may be empty).
     Queued {
         detail: String,
-        effect: Effect,
+        effect: Box<Effect>,
     },
 }
 
@@ -130,11 +130,11 @@ async fn run_one(
             };
             Ok(Outcome::Queued {
                 detail: String::new(),
-                effect: Effect::Webhook {
+                effect: Box::new(Effect::Webhook {
                     url: Some(url.clone()),
                     headers: headers.clone(),
                     body: webhook_payload(rule, task, escalation),
-                },
+                }),
             })
         }
     }
@@ -223,10 +223,10 @@ async fn notify_assignee(
     };
     Ok(Outcome::Queued {
         detail: String::new(),
-        effect: Effect::AgentMessage {
+        effect: Box::new(Effect::AgentMessage {
             to: Recipients::Agent { agent: assignee },
             draft,
-        },
+        }),
     })
 }
 
@@ -263,7 +263,10 @@ async fn escalate(peers: &Peers, task: &mut Task, escalation: &Escalation, to: &
         // The top of the ladder: a person must look.
         (EscalateTo::Lead, _) | (EscalateTo::Human, _) => human_page(task, escalation),
     };
-    Ok(Outcome::Queued { detail: raised, effect })
+    Ok(Outcome::Queued {
+        detail: raised,
+        effect: Box::new(effect),
+    })
 }
 
 async fn resolve(peers: &Peers, key: Option<&str>) -> Option<Agent> {
@@ -395,10 +398,10 @@ async fn reassign(
         };
         return Ok(Outcome::Queued {
             detail,
-            effect: Effect::AgentMessage {
+            effect: Box::new(Effect::AgentMessage {
                 to: Recipients::Agent { agent: previous },
                 draft: notice,
-            },
+            }),
         });
     }
     Ok(Outcome::Done(detail))
