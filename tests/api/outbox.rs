@@ -148,7 +148,10 @@ async fn a_failing_webhook_backs_off_dies_and_an_operator_retry_delivers_it(back
     assert_eq!(action["status"], "dead", "{action}");
     assert!(text(&action["detail"]).contains("gave up after 3 attempts"), "{action}");
     let listed = all_items(&app, "/api/outbox?status=dead", 100).await;
-    assert_eq!(listed.iter().map(id).collect::<Vec<_>>(), std::slice::from_ref(&hook_row));
+    assert_eq!(
+        listed.iter().map(id).collect::<Vec<_>>(),
+        std::slice::from_ref(&hook_row)
+    );
     // Longer than the longest backoff (15 min), shorter than the rule's cooldown (30 min, no new firing).
     app.clock.advance_ms(20 * MINUTE);
     app.tick().await;

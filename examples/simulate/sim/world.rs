@@ -399,16 +399,6 @@ async fn judge_escalations(h: &Handles, truth: &Rc<RefCell<Truth>>) -> Result<Ve
     all.sort_by(|a, b| a.triggered_at.cmp(&b.triggered_at).then(a.id.cmp(&b.id)));
     for escalation in &mut all {
         let useful = judge::verdict(&truth.borrow(), escalation).is_some();
-        if !useful && std::env::var_os("SIM_EXPLAIN").is_some() {
-            eprintln!(
-                "FALSE {} {} {:?} @{} {}",
-                escalation.rule_name,
-                escalation.level,
-                escalation.task_id,
-                escalation.triggered_at / 60000 % 100000,
-                escalation.reason
-            );
-        }
         let rated = h
             .escalation
             .send(Feedback {

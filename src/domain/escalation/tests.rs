@@ -199,12 +199,29 @@ fn attempts_exceeded_fires_when_the_failure_count_is_reached() {
     t.failures.push(failure("timeout", T0 + 2));
     assert_eq!(
         fires(&tr, &t, no_context(), T0 + HOUR).as_deref(),
-        Some("3 failed attempts")
+        Some("3 failed attempts by its assignee")
     );
     t.failures.push(failure("oom", T0 + 3));
     assert_eq!(
         fires(&tr, &t, no_context(), T0 + HOUR).as_deref(),
-        Some("4 failed attempts")
+        Some("4 failed attempts by its assignee")
+    );
+    // Given to someone else, the count starts over: their own failures, not the earlier ones.
+    t.assignee_id = Some("a2".into());
+    assert_eq!(fires(&tr, &t, no_context(), T0 + HOUR), None);
+    let theirs = |at| TaskFailure {
+        agent_id: Some("a2".into()),
+        ..failure("timeout", at)
+    };
+    t.failures.extend([theirs(T0 + 4), theirs(T0 + 5)]);
+    assert_eq!(fires(&tr, &t, no_context(), T0 + HOUR), None);
+    t.failures.push(theirs(T0 + 6));
+    assert!(fires(&tr, &t, no_context(), T0 + HOUR).is_some());
+    // Without an assignee, every failure counts.
+    t.assignee_id = None;
+    assert_eq!(
+        fires(&tr, &t, no_context(), T0 + HOUR).as_deref(),
+        Some("7 failed attempts")
     );
 }
 
@@ -937,13 +954,15 @@ fn a_chain_moves_when_an_upstream_task_is_worked_on_by_a_live_assignee() {
             last_progress_at: Some(T0 + 10 * MIN)
         }
     );
-    // In review, or queued (ready) with a live assignee, moves too; unassigned or finished work does not.
+    // In review, or queued (ready) with a live assignee, moves too, and so does work waiting in the pool
+    // (ready, unassigned: queueing); work in progress without an assignee, or finished, does not.
     let review = upstream("r", TaskStatus::Review, T0, true);
     assert!(chain_summary(&blocked, [(&review, Some(now))], now, HEARTBEAT_TIMEOUT).moving);
     let queued = upstream("q", TaskStatus::Ready, T0, true);
     assert!(chain_summary(&blocked, [(&queued, Some(now))], now, HEARTBEAT_TIMEOUT).moving);
     let waiting = upstream("u", TaskStatus::Ready, T0, false);
-    assert!(!chain_summary(&blocked, [(&waiting, None)], now, HEARTBEAT_TIMEOUT).moving);
+    let pool = chain_summary(&blocked, [(&waiting, None)], now, HEARTBEAT_TIMEOUT);
+    assert!(pool.moving && pool.last_progress_at == Some(now), "{pool:?}");
     let orphan = upstream("o", TaskStatus::InProgress, now, false);
     assert!(!chain_summary(&blocked, [(&orphan, None)], now, HEARTBEAT_TIMEOUT).moving);
     let done = upstream("d", TaskStatus::Done, now, true);
@@ -988,16 +1007,22 @@ fn blocker_duration_fires_on_an_idle_chain_at_its_threshold() {
         at(T0 + 30 * MIN + 1).as_deref(),
         Some("blocked for 30 min and nothing upstream has moved for 30 min (1 open tasks upstream, none held by a live assignee)")
     );
-    // A blocker that became ready 10 minutes ago and waits for someone to take it: not yet idle.
-    let fresh = upstream("f", TaskStatus::Ready, T0 + 50 * MIN, false);
-    let context = chain_context(&blocked, &[(&fresh, None)], T0 + HOUR);
-    assert_eq!(fires(&tr, &blocked, context, T0 + HOUR), None);
-    let context = chain_context(&blocked, &[(&fresh, None)], T0 + 80 * MIN + 1);
-    assert!(fires(&tr, &blocked, context, T0 + 80 * MIN + 1).is_some());
-    // A blocker nobody has taken (ready, unassigned) upstream of a blocked blocker: idle too.
+    // A blocker waiting in the pool for a free agent (ready, unassigned), directly or above a blocked
+    // blocker: queueing, never idle, however long it waits.
+    let pooled = upstream("f", TaskStatus::Ready, T0, false);
+    for now in [T0 + HOUR, T0 + DAY] {
+        let context = chain_context(&blocked, &[(&pooled, None)], now);
+        assert_eq!(fires(&tr, &blocked, context, now), None);
+    }
     let middle = upstream("m", TaskStatus::Blocked, T0, true);
-    let top = upstream("t", TaskStatus::Ready, T0, false);
-    let context = chain_context(&blocked, &[(&middle, Some(T0 + HOUR)), (&top, None)], T0 + HOUR);
+    let context = chain_context(&blocked, &[(&middle, Some(T0 + HOUR)), (&pooled, None)], T0 + HOUR);
+    assert_eq!(fires(&tr, &blocked, context, T0 + HOUR), None);
+    // A blocked blocker with nothing moving above it (its own blocker's assignee silent): idle.
+    let context = chain_context(
+        &blocked,
+        &[(&middle, Some(T0 + HOUR)), (&blocker, silent_since)],
+        T0 + HOUR,
+    );
     assert!(fires(&tr, &blocked, context, T0 + HOUR).is_some());
     // Blocked with nothing known upstream (by hand, or behind a cancelled task): time alone, as before.
     assert_eq!(
