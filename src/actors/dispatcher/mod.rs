@@ -21,7 +21,7 @@ use crate::store::{outbox_queries, WriteOp};
 use actix::fut::{self, ActorFutureExt};
 use actix::prelude::*;
 use delivery::Courier;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -53,7 +53,9 @@ impl OutboxSignal {
 pub struct Dispatcher {
     deps: Deps,
     courier: Courier,
-    in_flight: HashSet<String>,
+    /// Rows whose attempt is under way, each with the callers waiting for its outcome (a round may start an
+    /// attempt on a row that a `Deliver` then asks for: the caller waits for that attempt, not a second one).
+    in_flight: HashMap<String, Vec<oneshot::Sender<OutboxItem>>>,
     /// Callers of [`Settle`] waiting for the last attempt in flight to finish.
     settled: Vec<oneshot::Sender<()>>,
     /// When the earliest pending row falls due, as last seen; `None` when nothing is pending.
@@ -72,7 +74,7 @@ impl Dispatcher {
             Dispatcher {
                 deps,
                 courier,
-                in_flight: HashSet::new(),
+                in_flight: HashMap::new(),
                 settled: Vec::new(),
                 // Whatever a crash left pending is due at once.
                 next_due: Some(i64::MIN),
@@ -93,18 +95,30 @@ impl Dispatcher {
         wait_for_http: bool,
         ctx: &mut Context<Self>,
     ) -> ResponseActFuture<Self, Vec<OutboxItem>> {
-        let mut waited = Vec::new();
+        let mut waited: Vec<ResponseActFuture<Self, OutboxItem>> = Vec::new();
         let mut settled = Vec::new();
         for item in items {
-            if !self.enabled() || item.status() != OutboxStatus::Pending || self.in_flight.contains(&item.id) {
+            if !self.enabled() || item.status() != OutboxStatus::Pending {
                 settled.push(item);
                 continue;
             }
-            self.in_flight.insert(item.id.clone());
             let over_http = self.courier.goes_over_http(&item);
+            if let Some(waiters) = self.in_flight.get_mut(&item.id) {
+                if over_http && !wait_for_http {
+                    settled.push(item);
+                } else {
+                    let (waiter, outcome) = oneshot::channel();
+                    waiters.push(waiter);
+                    waited.push(Box::pin(fut::wrap_future(async move { outcome.await.unwrap_or(item) })));
+                }
+                continue;
+            }
+            self.in_flight.insert(item.id.clone(), Vec::new());
             let attempt = self.courier.attempt(item);
             let finished = fut::wrap_future::<_, Self>(attempt).map(|item: OutboxItem, dispatcher: &mut Self, _| {
-                dispatcher.in_flight.remove(&item.id);
+                for waiter in dispatcher.in_flight.remove(&item.id).unwrap_or_default() {
+                    let _ = waiter.send(item.clone());
+                }
                 if dispatcher.in_flight.is_empty() {
                     for waiter in dispatcher.settled.drain(..) {
                         let _ = waiter.send(());
@@ -122,7 +136,7 @@ impl Dispatcher {
             if over_http && !wait_for_http {
                 ctx.spawn(finished.map(|_, _, _| ()));
             } else {
-                waited.push(finished);
+                waited.push(Box::pin(finished));
             }
         }
         Box::pin(
@@ -154,9 +168,7 @@ impl Actor for Dispatcher {
 }
 
 /// Joins actor futures of the same actor, in order.
-fn join_all_actor<A: Actor, T: 'static>(
-    futures: Vec<impl ActorFuture<A, Output = T> + 'static>,
-) -> ResponseActFuture<A, Vec<T>> {
+fn join_all_actor<A: Actor, T: 'static>(futures: Vec<ResponseActFuture<A, T>>) -> ResponseActFuture<A, Vec<T>> {
     let mut all: ResponseActFuture<A, Vec<T>> = Box::pin(fut::ready(Vec::new()));
     for next in futures {
         all = Box::pin(all.then(move |mut done, _, _| {
