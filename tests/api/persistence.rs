@@ -518,6 +518,7 @@ fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(15))
         .connect_timeout(Duration::from_secs(5))
+        .pool_idle_timeout(Duration::from_secs(2))
         .build()
         .expect("http client")
 }

@@ -131,8 +131,18 @@ async fn start_on(db: TestDb, clock: ManualClock, adjust: impl FnOnce(&mut Confi
         runtime: Some(runtime),
         db,
         server: handle,
-        client: reqwest::Client::new(),
+        client: test_client(),
     }
+}
+
+/// The tests' HTTP client. An idle pooled connection is dropped well before the server's 5 s keep-alive would
+/// close it: reusing one the server is closing at that instant fails the request (`IncompleteMessage`), which a
+/// loaded machine running the whole suite made happen.
+fn test_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_idle_timeout(std::time::Duration::from_secs(2))
+        .build()
+        .expect("http client")
 }
 
 /// A response read in full: status, headers and JSON body (`Value::Null` when empty or not JSON).
