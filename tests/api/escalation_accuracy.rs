@@ -57,21 +57,25 @@ async fn blocked_by(app: &TestApp, task: &str, blocker: &str) {
 // ---------------------------------------------------------------------------------------------------------
 
 /// Two chains side by side. `waits` is blocked behind `build`, which `ann` works on and keeps beating for:
-/// however long, an ordinary wait. `stalls` is blocked behind `design`, which nobody has taken: once it has
-/// been blocked for more than 30 minutes, "task blocked too long" fires. When `ann` falls silent, her chain
+/// however long, an ordinary wait. `stalls` is blocked behind `design`, queued for `ghost`, who never shows a
+/// sign of life: once it has been blocked for more than 30 minutes, "task blocked too long" fires. (A blocker
+/// waiting unassigned in the pool is queueing, not a stuck chain: see the unit tests.) When `ann` falls silent, her chain
 /// stops moving and `waits` fires too.
 async fn a_moving_chain_is_no_escalation_and_an_idle_chain_is(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
     let (ann, _) = app.register(json!({"name": "ann"})).await;
     let ann = id(&ann);
     app.register(json!({"name": "dev"})).await;
+    app.register(json!({"name": "ghost"})).await;
     let build = id(&app
         .task(json!({"title": "Build the engine", "assigneeId": "ann", "status": "ready"}))
         .await);
     let waits = id(&app
         .task(json!({"title": "Test the engine", "assigneeId": "dev", "status": "ready"}))
         .await);
-    let design = id(&app.task(json!({"title": "Design the wing", "status": "ready"})).await);
+    let design = id(&app
+        .task(json!({"title": "Design the wing", "assigneeId": "ghost", "status": "ready"}))
+        .await);
     let stalls = id(&app
         .task(json!({"title": "Build the wing", "assigneeId": "dev", "status": "ready"}))
         .await);

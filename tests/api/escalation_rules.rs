@@ -178,7 +178,8 @@ async fn default_rules_and_a_crud_round_trip(backend: Backend) {
         ["too many failed attempts", 88, [{"kind": "attempts_exceeded", "attempts": 3}], ["escalate", "reassign"]],
         ["task blocked too long", 85, [{"kind": "blocker_duration", "durationMs": 30 * MINUTE}],
             ["notify_assignee", "escalate"]],
-        ["task stuck in progress", 80, [{"kind": "time_in_status", "status": "in_progress", "durationMs": 2 * HOUR}],
+        ["task stuck in progress", 80,
+            [{"kind": "time_in_status", "status": "in_progress", "durationMs": 2 * HOUR, "pastEstimate": true}],
             ["notify_assignee", "escalate"]],
     ]);
     let seen: Vec<Value> = defaults

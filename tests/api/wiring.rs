@@ -768,7 +768,7 @@ async fn completing_and_failing_are_evaluated_at_once(backend: Backend) {
         &retry_rule,
         &import,
         (1, now(&app)),
-        "1 failed attempts",
+        "1 failed attempts by its assignee",
         Some("bob"),
     );
     // Claimed again: resolved at once; finished: nothing new.

@@ -305,6 +305,8 @@ impl TestApp {
     /// Reads and acknowledges, as `agent`, every assignment notice in its inbox, so tests about other mail
     /// see only that mail in unread counts and wake-ups.
     pub async fn acknowledge_assignment_notices(&self, agent: &str, token: &str) {
+        // The board hands its notices to the dispatcher after its commit: let them arrive first.
+        self.settle().await;
         let page = self
             .call(
                 Method::GET,
