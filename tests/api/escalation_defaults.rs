@@ -587,10 +587,10 @@ async fn too_many_failed_attempts(backend: Backend) {
     // Ranked first on skill (amy, director and lead1 lack `rust`; bob is the one giving it up).
     assert_eq!(expected["agentId"], team.zed.as_str(), "{expected}");
 
-    let rungs = vec![of_task(&app, &task).await.remove(0)];
+    let rung = of_task(&app, &task).await.remove(0);
     // The reassignment in its own actions resolved it at once: zed has no failures of his own.
-    assert_eq!(rungs[0]["resolvedAt"], json!(failed_at), "{}", rungs[0]);
-    let mut first = rungs[0].clone();
+    assert_eq!(rung["resolvedAt"], json!(failed_at), "{rung}");
+    let mut first = rung.clone();
     first["resolvedAt"] = Value::Null;
     assert_rung(
         &first,
@@ -603,8 +603,8 @@ async fn too_many_failed_attempts(backend: Backend) {
     );
     // Ranked 1 when it fired: bob, back in `ready`, has the task itself queued, which the balanced ranking
     // counts against his free capacity.
-    assert_eq!(rungs[0]["actions"][1], reassigned_at("bob", &expected, 1));
-    assert_handoff(&app, &team.bob, &task, &rungs[0], "zed").await;
+    assert_eq!(rung["actions"][1], reassigned_at("bob", &expected, 1));
+    assert_handoff(&app, &team.bob, &task, &rung, "zed").await;
     let after = get_task(&app, &task).await;
     assert_eq!(after["status"], "ready", "{after}");
     assert_eq!(after["assigneeId"], team.zed.as_str(), "{after}");
