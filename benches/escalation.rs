@@ -33,7 +33,9 @@ use mission_control::actors::escalation::{CheckAll, CheckReport, ListRules};
 use mission_control::actors::task_board::messages::{CreateTask, Fail, OpenTasks, Transition};
 use mission_control::clock::Clock;
 use mission_control::config::Config;
-use mission_control::domain::escalation::{self, Escalation, EscalationRule, Ladder, TaskContext};
+use mission_control::domain::capacity;
+use mission_control::domain::dependency::BlockedBy;
+use mission_control::domain::escalation::{self, ChainSummary, Escalation, EscalationRule, Ladder, TaskContext};
 use mission_control::domain::task::{self, TaskDraft, TaskFailure};
 use mission_control::domain::{Principal, SlaTier, Task, TaskStatus};
 use mission_control::store::{escalation_queries, queries};
@@ -663,11 +665,19 @@ fn settled(report: &CheckReport) -> bool {
     report.fired.is_empty() && report.resolved == 0
 }
 
-/// The scheduler's state rebuilt from the outside: the board's open tasks, the agents' stored heartbeats and
-/// the open ladders from the stored history (as the scheduler rebuilds them at boot).
-async fn scheduler_cases(runtime: &Runtime) -> Vec<Case> {
+/// The scheduler's state rebuilt from the outside: the board's open tasks, the agents' stored heartbeats, the
+/// dependency edges and the open ladders from the stored history (as the scheduler rebuilds them at boot), and
+/// each task's context as the scheduler computes it (the chain upstream of a blocked task, a queued task's
+/// projected start).
+async fn scheduler_cases(runtime: &Runtime, now: i64) -> Vec<Case> {
     let handles = runtime.handles();
     let tasks = handles.board.send(OpenTasks).await.expect("mailbox");
+    let edges = runtime.store().read(queries::all_dependencies).await.expect("dependencies");
+    let mut blocked_by: BlockedBy = HashMap::new();
+    for edge in edges {
+        blocked_by.entry(edge.task_id).or_default().insert(edge.blocker_id);
+    }
+    let timeout = i64::try_from(handles.config.heartbeat_timeout.as_millis()).unwrap_or(i64::MAX);
     let agents = runtime.store().read(queries::all_agents).await.expect("agents");
     let open: Vec<Escalation> = runtime
         .store()
@@ -690,13 +700,45 @@ async fn scheduler_cases(runtime: &Runtime) -> Vec<Case> {
             ladder.last_fired_at = Some(ladder.last_fired_at.unwrap_or(i64::MIN).max(e.triggered_at));
         }
     }
+    let by_id: HashMap<&str, &Task> = tasks.iter().map(|t| (t.id.as_str(), t)).collect();
+    let mut queues: BTreeMap<&str, Vec<&Task>> = BTreeMap::new();
+    for task in &tasks {
+        if let Some(agent) = task.assignee_id.as_deref() {
+            queues.entry(agent).or_default().push(task);
+        }
+    }
+    let mut starts: HashMap<String, i64> = HashMap::new();
+    for queue in queues.values() {
+        for (task, at) in capacity::projected_starts(queue, now) {
+            starts.insert(task.id.clone(), at);
+        }
+    }
+    let heartbeat_of = |t: &Task| t.assignee_id.as_ref().and_then(|a| heartbeats.get(a)).copied();
+    let contexts: Vec<TaskContext> = tasks
+        .iter()
+        .map(|task| {
+            let chain = if task.status == TaskStatus::Blocked {
+                let upstream = escalation::upstream_of(&task.id, &blocked_by);
+                let upstream = upstream
+                    .iter()
+                    .filter_map(|id| by_id.get(id.as_str()).copied())
+                    .map(|t| (t, heartbeat_of(t)));
+                escalation::chain_summary(task, upstream, now, timeout)
+            } else {
+                ChainSummary::default()
+            };
+            TaskContext {
+                assignee_heartbeat_at: heartbeat_of(task),
+                chain,
+                projected_start_at: starts.get(&task.id).copied(),
+            }
+        })
+        .collect();
     tasks
         .into_iter()
-        .map(|task| Case {
-            context: TaskContext {
-                assignee_heartbeat_at: task.assignee_id.as_ref().and_then(|a| heartbeats.get(a)).copied(),
-                ..TaskContext::default()
-            },
+        .zip(contexts)
+        .map(|(task, context)| Case {
+            context,
             ladders: ladders.remove(&task.id).unwrap_or_default(),
             task,
         })
@@ -710,6 +752,8 @@ struct SchedulerShaped {
     tasks: HashMap<String, Task>,
     heartbeats: HashMap<String, i64>,
     ladders: HashMap<String, BTreeMap<String, Ladder>>,
+    /// What the scheduler derives from its graph per pass (chain, queue start), computed once here.
+    derived: HashMap<String, TaskContext>,
 }
 
 impl SchedulerShaped {
@@ -718,6 +762,7 @@ impl SchedulerShaped {
             tasks: HashMap::new(),
             heartbeats: HashMap::new(),
             ladders: HashMap::new(),
+            derived: HashMap::new(),
         };
         for case in cases {
             if let (Some(agent), Some(at)) = (&case.task.assignee_id, case.context.assignee_heartbeat_at) {
@@ -726,6 +771,7 @@ impl SchedulerShaped {
             if !case.ladders.is_empty() {
                 shaped.ladders.insert(case.task.id.clone(), case.ladders.clone());
             }
+            shaped.derived.insert(case.task.id.clone(), case.context);
             shaped.tasks.insert(case.task.id.clone(), case.task.clone());
         }
         shaped
@@ -736,7 +782,7 @@ impl SchedulerShaped {
         for task in self.tasks.values() {
             let context = TaskContext {
                 assignee_heartbeat_at: task.assignee_id.as_ref().and_then(|a| self.heartbeats.get(a)).copied(),
-                ..TaskContext::default()
+                ..self.derived.get(&task.id).copied().unwrap_or_default()
             };
             let ladders = self.ladders.get(&task.id).cloned().unwrap_or_default();
             let decision = escalation::decide(rules, task, context, &ladders, max_depth, now);
@@ -791,7 +837,7 @@ fn scheduler(
     assert_eq!(again.evaluated, task_count);
 
     // The pure rule over the scheduler's own state agrees: nothing fires, nothing resolves.
-    let cases = system.block_on(scheduler_cases(runtime));
+    let cases = system.block_on(scheduler_cases(runtime, now));
     assert_eq!(cases.len(), task_count);
     let tally = pure_pass(&rules, &cases, max_depth, now);
     describe("scheduler", &rules, &cases, tally, now);
