@@ -672,7 +672,11 @@ fn settled(report: &CheckReport) -> bool {
 async fn scheduler_cases(runtime: &Runtime, now: i64) -> Vec<Case> {
     let handles = runtime.handles();
     let tasks = handles.board.send(OpenTasks).await.expect("mailbox");
-    let edges = runtime.store().read(queries::all_dependencies).await.expect("dependencies");
+    let edges = runtime
+        .store()
+        .read(queries::all_dependencies)
+        .await
+        .expect("dependencies");
     let mut blocked_by: BlockedBy = HashMap::new();
     for edge in edges {
         blocked_by.entry(edge.task_id).or_default().insert(edge.blocker_id);
