@@ -728,6 +728,24 @@ async fn admin_call(
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
+/// Starts `task` and records one failure of it, as the admin: an `attempts_exceeded: 1` rule fires on that event.
+async fn start_and_fail(client: &reqwest::Client, server: &ServerProcess, task: &str) {
+    let transition = format!("/api/tasks/{task}/transition");
+    let start = json!({"to": "in_progress"});
+    assert_eq!(
+        admin_call(client, server, Method::POST, &transition, Some(start))
+            .await
+            .0,
+        200
+    );
+    let failure = json!({"errorKind": "deploy", "message": "timed out"});
+    let fail = format!("/api/tasks/{task}/fail");
+    assert_eq!(
+        admin_call(client, server, Method::POST, &fail, Some(failure)).await.0,
+        200
+    );
+}
+
 /// An escalation rule, its firing and its ladder survive SIGKILL: the rule created (201) and changed (200),
 /// the firing caused by a task event (seen in the history before the kill), and the rule's cooldown (a dry
 /// run after the restart is still held back at level 1).
@@ -756,20 +774,7 @@ async fn crash_keeps_escalation_rules_and_ladders(backend: Backend) {
     let (status, task) = admin_call(&client, &server, Method::POST, "/api/tasks", Some(task)).await;
     assert_eq!(status, 201, "{task}");
     let task = id(&task);
-    let start = json!({"to": "in_progress"});
-    let transition = format!("/api/tasks/{task}/transition");
-    assert_eq!(
-        admin_call(&client, &server, Method::POST, &transition, Some(start))
-            .await
-            .0,
-        200
-    );
-    let failure = json!({"errorKind": "deploy", "message": "timed out"});
-    let fail = format!("/api/tasks/{task}/fail");
-    assert_eq!(
-        admin_call(&client, &server, Method::POST, &fail, Some(failure)).await.0,
-        200
-    );
+    start_and_fail(&client, &server, &task).await;
     let before = all_items_of(&client, &server, &format!("/api/escalations?taskId={task}")).await;
     assert_eq!(before.len(), 1, "{before:?}");
     assert_eq!(before[0]["ruleName"], "failed once");
@@ -841,20 +846,7 @@ async fn crash_between_a_firing_and_its_deliveries_loses_nothing(backend: Backen
     )
     .await;
     let task = id(&task);
-    let transition = format!("/api/tasks/{task}/transition");
-    let start = json!({"to": "in_progress"});
-    assert_eq!(
-        admin_call(&client, &server, Method::POST, &transition, Some(start))
-            .await
-            .0,
-        200
-    );
-    let failure = json!({"errorKind": "deploy", "message": "timed out"});
-    let fail = format!("/api/tasks/{task}/fail");
-    assert_eq!(
-        admin_call(&client, &server, Method::POST, &fail, Some(failure)).await.0,
-        200
-    );
+    start_and_fail(&client, &server, &task).await;
     let history = format!("/api/escalations?taskId={task}");
     let fired = items_once(&client, &server, &history, |e| !e.is_empty()).await;
     assert_eq!(fired.len(), 1, "{fired:?}");

@@ -280,20 +280,27 @@ async fn release_work(h: &Handles, truth: &Rc<RefCell<Truth>>, minute: i64) -> R
     Ok(())
 }
 
+/// The ready tasks nobody holds, the most urgent first (plan order within a priority).
+async fn waiting_tasks(h: &Handles, truth: &Rc<RefCell<Truth>>) -> Result<Vec<Task>, SimError> {
+    let mut waiting: Vec<Task> = h
+        .board
+        .send(OpenTasks)
+        .await?
+        .into_iter()
+        .filter(|t| t.status == TaskStatus::Ready && t.assignee_id.is_none())
+        .collect();
+    let order = |t: &Task| truth.borrow().index_of(&t.id).unwrap_or(usize::MAX);
+    waiting.sort_by_key(|t| (t.priority, order(t)));
+    Ok(waiting)
+}
+
 /// The coordinator hands out the ready tasks, the most urgent first, with auto-assign, each to an agent not
 /// given one yet this minute: it asks the ranking first and passes over a task whose best candidate already got
 /// one, because the ranking sees an assignment only once its agent starts on it (or counts queued work) — two
 /// in a row could otherwise both go to the same idle agent while another waits.
 async fn assign_waiting(h: &Handles, truth: &Rc<RefCell<Truth>>) -> Result<(), SimError> {
-    let open = h.board.send(OpenTasks).await?;
-    let mut waiting: Vec<&Task> = open
-        .iter()
-        .filter(|t| t.status == TaskStatus::Ready && t.assignee_id.is_none())
-        .collect();
-    let order = |t: &Task| truth.borrow().index_of(&t.id).unwrap_or(usize::MAX);
-    waiting.sort_by_key(|t| (t.priority, order(t)));
     let mut given: HashSet<String> = HashSet::new();
-    for task in waiting {
+    for task in &waiting_tasks(h, truth).await? {
         let ranking = h
             .capacity
             .send(SuitableAgents {
@@ -327,14 +334,7 @@ async fn assign_waiting(h: &Handles, truth: &Rc<RefCell<Truth>>) -> Result<(), S
 /// Without capacity checks the coordinator hands out every waiting task at once, each to the agent the
 /// balanced ranking scores highest whether or not it can accept work, and forces the assignment as the admin.
 async fn assign_all_forced(h: &Handles, truth: &Rc<RefCell<Truth>>) -> Result<(), SimError> {
-    let open = h.board.send(OpenTasks).await?;
-    let mut waiting: Vec<&Task> = open
-        .iter()
-        .filter(|t| t.status == TaskStatus::Ready && t.assignee_id.is_none())
-        .collect();
-    let order = |t: &Task| truth.borrow().index_of(&t.id).unwrap_or(usize::MAX);
-    waiting.sort_by_key(|t| (t.priority, order(t)));
-    for task in waiting {
+    for task in &waiting_tasks(h, truth).await? {
         let ranking = h
             .capacity
             .send(SuitableAgents {

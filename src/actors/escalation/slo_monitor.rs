@@ -7,11 +7,12 @@
 //! dispatcher. A task that finishes at or after its deadline gets its `deadline_missed` record then, without
 //! an escalation: there is nothing left to raise.
 
+use super::actions::queue;
 use super::paths::raise_task;
 use super::{EscalationScheduler, SLO_BREACH};
 use crate::actors::reply_now;
 use crate::domain::escalation::{ActionResult, ActionStatus, Escalation};
-use crate::domain::outbox::{Effect, OutboxItem, Recipients};
+use crate::domain::outbox::{Effect, Recipients};
 use crate::domain::slo::{self, BreachKind, SloBreach};
 use crate::domain::{Activity, ActivityKind, Principal, Task};
 use crate::error::{AppError, AppResult};
@@ -104,8 +105,7 @@ impl EscalationScheduler {
                     },
                     draft: slo::breach_alert(String::new(), &f.task, &kinds, now),
                 };
-                let row = OutboxItem::new(new_id(), format!("escalation:{}:0", escalation.id), alert, now)
-                    .for_escalation(&escalation.id, 0, Some(&f.task.id));
+                let row = queue(escalation, 0, &f.task, alert);
                 escalation.actions = vec![ActionResult {
                     kind: "escalate".into(),
                     status: ActionStatus::Pending,
